@@ -1,0 +1,51 @@
+import logging
+
+from django.db import models
+
+LEVEL_CHOICES = [
+    (logging.DEBUG, "DEBUG"),
+    (logging.INFO, "INFO"),
+    (logging.WARNING, "WARNING"),
+    (logging.ERROR, "ERROR"),
+    (logging.CRITICAL, "CRITICAL"),
+]
+
+
+class LogRecord(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    # The record's own time (LogRecord.created), not the time the writer inserted it.
+    created = models.DateTimeField()
+    # logging's numeric level, so "WARNING and above" is a range; names via get_level_display().
+    level = models.PositiveSmallIntegerField(choices=LEVEL_CHOICES)
+    logger = models.CharField(max_length=255)
+    module = models.CharField(max_length=255, blank=True, default="")
+    func = models.CharField(max_length=255, blank=True, default="")
+    lineno = models.PositiveIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    ip = models.CharField(max_length=64, blank=True, default="")
+    # Text, not a foreign key: users live in the portal's default database.
+    user = models.CharField(max_length=255, blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    host = models.CharField(max_length=255, blank=True, default="")
+    process = models.PositiveIntegerField(null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = "log record"
+        verbose_name_plural = "log records"
+        indexes = [
+            # Keyset pagination of the viewer: newest first, ties broken by id.
+            models.Index(fields=["created", "id"], name="applogs_created_id"),
+            models.Index(fields=["level", "created", "id"], name="applogs_level_created"),
+            models.Index(fields=["logger", "created", "id"], name="applogs_logger_created"),
+            models.Index(
+                fields=["request_id"],
+                name="applogs_request_id",
+                condition=~models.Q(request_id=""),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.get_level_display()} {self.logger}: {self.message[:80]}"
