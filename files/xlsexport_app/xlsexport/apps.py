@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class XlsExportConfig(AppConfig):
+    name = "xlsexport"
+    verbose_name = "XLSX export"
