@@ -1,2 +1,11 @@
+from django.urls import path
+
+from . import views
+
 app_name = "applogs"
-urlpatterns = []
+
+urlpatterns = [
+    path("", views.log_list, name="list"),
+    path("export/", views.log_export, name="export"),
+    path("<int:pk>/", views.log_detail, name="detail"),
+]

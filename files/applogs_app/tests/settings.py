@@ -20,9 +20,11 @@ _pg = {
     "PASSWORD": os.environ.get("APPLOGS_TEST_PGPASSWORD", "wfm"),
 }
 
+# A subprocess started by a test (manage-style command) is pointed at the test databases by
+# these two variables.
 DATABASES = {
-    "default": dict(_pg, NAME="out_db"),
-    "applogs": dict(_pg, NAME="app_logs"),
+    "default": dict(_pg, NAME=os.environ.get("APPLOGS_TEST_DEFAULT_NAME", "out_db")),
+    "applogs": dict(_pg, NAME=os.environ.get("APPLOGS_TEST_APPLOGS_NAME", "app_logs")),
 }
 
 # The portal's router first, as the install document orders them.

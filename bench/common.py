@@ -1,0 +1,87 @@
+"""Shared helpers of the benchmark scripts: Django setup, statistics, result files, machine facts."""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS_DIR = os.environ.get("BENCH_RESULTS_DIR") or os.path.join(ROOT, ".cache", "bench-results")
+
+
+def setup_django(dataset=None):
+    if dataset:
+        os.environ["BENCH_DATASET"] = dataset
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def machine():
+    info = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            info["mem_gib"] = round(int(f.readline().split()[1]) / 1024 / 1024)
+        info["loadavg_start"] = os.getloadavg()
+    except OSError:
+        pass
+    try:
+        import django
+
+        info["django"] = django.get_version()
+        from importlib.metadata import version
+
+        info["django_db_logger"] = version("django-db-logger")
+        info["django_applogs"] = version("django-applogs")
+        info["psycopg2"] = version("psycopg2-binary")
+    except Exception:
+        pass
+    try:
+        from django.db import connections
+
+        with connections["applogs"].cursor() as cur:
+            cur.execute("SHOW server_version")
+            info["postgresql"] = cur.fetchone()[0]
+    except Exception:
+        pass
+    try:
+        info["git"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                     capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return info
+
+
+def save(name, data):
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    data = dict(data)
+    data["benchmark"] = name
+    data["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    data["machine"] = machine()
+    path = os.path.join(RESULTS_DIR, name + ".json")
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+    print(f"{name}: results written to {os.path.relpath(path, ROOT)}", flush=True)
+    return path

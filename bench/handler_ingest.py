@@ -1,0 +1,189 @@
+"""(b) Sustained ingest through DBLogsHandler against the raw COPY rate of the same rows.
+
+Per repetition, on the scratch database's applogs_logrecord (empty, with the migrations' indexes):
+
+1. handler: N records (realistic loggers, levels and messages from bench/datagen.py, pre-built so
+   their generation is not timed) are logged from one thread through a DBLogsHandler; the clock
+   stops when handler.flush() says every row is committed, and the row count is checked. The
+   producer offers records as fast as the pipeline takes them without loss: when the writer's queue
+   is three quarters full it waits a little (the queue bound is the handler's default; past it the
+   handler drops and counts, by design, rather than block the caller).
+2. the same rows, dumped from the table with COPY TO, are written back by raw COPY: once as a single
+   COPY of all N rows (the limit), and once as COPYs of batch_size rows (the handler's batching, no
+   Python encoding).
+3. burst (once, after the repetitions): N records logged with no pacing at all, to show what a
+   burst larger than the queue does with the default settings (rows landed, drops counted).
+
+    python -m bench.handler_ingest        # BENCH_INGEST_N (200000), BENCH_INGEST_REPS (3)
+"""
+import io
+import logging
+import os
+import re
+import sys
+import time
+
+from bench import common, datagen
+
+N = int(os.environ.get("BENCH_INGEST_N", "200000"))
+REPS = int(os.environ.get("BENCH_INGEST_REPS", "3"))
+COLS = ", ".join('"%s"' % c for c in datagen.APPLOGS_COLUMNS)
+
+
+def _unescape(s):
+    if "\\" not in s:
+        return s
+    return (s.replace("\\n", "\n").replace("\\t", "\t").replace("\\r", "\r").replace("\\\\", "\\"))
+
+
+def main():
+    common.setup_django("scratch")
+    from django.db import connections
+
+    from applogs import writer as writer_mod
+    from applogs.handlers import DBLogsHandler
+
+    conn = connections["applogs"]
+    conn.ensure_connection()
+    raw = conn.connection
+
+    def truncate():
+        with raw.cursor() as cur:
+            cur.execute("TRUNCATE applogs_logrecord RESTART IDENTITY")
+        raw.commit()
+
+    def count():
+        """(rows logged by the benchmark, records dropped as told by the writer's drop reports)"""
+        with raw.cursor() as cur:
+            cur.execute("SELECT count(*) FROM applogs_logrecord WHERE logger <> 'applogs'")
+            n = cur.fetchone()[0]
+            cur.execute("SELECT message FROM applogs_logrecord WHERE logger = 'applogs'")
+            dropped = 0
+            for (msg,) in cur.fetchall():
+                m = re.search(r"(\d+) log record\(s\) were dropped", msg)
+                dropped += int(m.group(1)) if m else 0
+        raw.commit()
+        return n, dropped
+
+    # The records to log: (logger, level, message) from the data generator.
+    parent = logging.getLogger("ingest")
+    parent.setLevel(logging.DEBUG)
+    parent.propagate = False
+    handler = DBLogsHandler()
+    parent.handlers[:] = [handler]
+    loggers = {name: logging.getLogger("ingest." + name) for name in datagen.LOGGER_NAMES}
+    records = [(loggers[r[2]].log, int(r[1]), _unescape(r[6])) for r in datagen.generate(N, seed=4711)]
+
+    def flush(timeout=600.0):
+        try:
+            return handler.flush(timeout=timeout)
+        except TypeError:
+            return all(w.flush(timeout) for w in writer_mod.all_writers())
+
+    # Warm-up: start the writer, open its connection.
+    parent.info("warm-up")
+    flush()
+    w = writer_mod.all_writers()[0]
+    qmax = w.options.queue_size
+    high = int(qmax * 0.75)
+    batch_size = w.options.batch_size
+
+    def log_paced():
+        qsize = w.queue.qsize
+        waits = 0
+        for i, (log, level, msg) in enumerate(records):
+            if not i & 255:
+                while qsize() > high:
+                    time.sleep(0.0005)
+                    waits += 1
+            log(level, msg)
+        return waits
+
+    runs = []
+    for rep in range(REPS):
+        truncate()
+        t0 = time.perf_counter()
+        waits = log_paced()
+        t_produced = time.perf_counter()
+        ok = flush()
+        t1 = time.perf_counter()
+        stored, dropped = count()
+        handler_s = t1 - t0
+
+        buf = io.BytesIO()
+        with raw.cursor() as cur:
+            cur.copy_expert(f"COPY (SELECT {COLS} FROM applogs_logrecord WHERE logger <> 'applogs' ORDER BY id) "
+                            "TO STDOUT", buf)
+        raw.commit()
+        data = buf.getvalue()
+
+        truncate()
+        t0 = time.perf_counter()
+        with raw.cursor() as cur:
+            cur.copy_expert(f"COPY applogs_logrecord ({COLS}) FROM STDIN", io.BytesIO(data), size=1 << 20)
+        raw.commit()
+        copy_s = time.perf_counter() - t0
+
+        truncate()
+        lines = data.splitlines(keepends=True)
+        chunks = [b"".join(lines[i:i + batch_size]) for i in range(0, len(lines), batch_size)]
+        raw.autocommit = True
+        t0 = time.perf_counter()
+        with raw.cursor() as cur:
+            for chunk in chunks:
+                cur.copy_expert(f"COPY applogs_logrecord ({COLS}) FROM STDIN", io.BytesIO(chunk))
+        copy_batched_s = time.perf_counter() - t0
+        raw.autocommit = False
+
+        run = {
+            "rows": N, "stored": stored, "flush_ok": ok, "dropped": dropped,
+            "handler_s": handler_s, "producer_s": t_produced - (t1 - handler_s), "pacing_waits": waits,
+            "handler_rps": stored / handler_s, "copy_s": copy_s, "copy_rps": len(lines) / copy_s,
+            "copy_batched_s": copy_batched_s, "copy_batched_rps": len(lines) / copy_batched_s,
+            "bytes": len(data),
+        }
+        run["ratio"] = run["handler_rps"] / run["copy_rps"]
+        runs.append(run)
+        print(f"handler_ingest: rep {rep + 1}/{REPS}: handler {run['handler_rps']:,.0f} rows/s "
+              f"({stored}/{N} stored, {run['dropped']} dropped, producer {run['producer_s']:.2f} s of "
+              f"{handler_s:.2f} s), raw COPY {run['copy_rps']:,.0f} rows/s, raw COPY x{batch_size} "
+              f"{run['copy_batched_rps']:,.0f} rows/s, ratio {run['ratio']:.0%}", flush=True)
+
+    # Burst: no pacing at all, default queue bound.
+    truncate()
+    t0 = time.perf_counter()
+    for log, level, msg in records:
+        log(level, msg)
+    produced = time.perf_counter() - t0
+    flush()
+    burst_s = time.perf_counter() - t0
+    time.sleep(0.5)
+    flush()
+    burst_stored, burst_dropped = count()
+    burst = {"rows": N, "stored": burst_stored, "dropped": burst_dropped, "lost_uncounted": N - burst_stored - burst_dropped,
+             "producer_s": produced, "until_flushed_s": burst_s}
+    truncate()
+
+    med = {k: common.median([r[k] for r in runs]) for k in
+           ("handler_rps", "copy_rps", "copy_batched_rps", "ratio", "handler_s", "copy_s", "producer_s")}
+    result = {"rows": N, "reps": REPS, "queue_size": qmax, "batch_size": batch_size,
+              "flush_interval": w.options.flush_interval, "runs": runs, "median": med, "burst": burst,
+              "all_rows_landed": all(r["stored"] == N for r in runs),
+              "target_ge_50pct_of_copy": med["ratio"] >= 0.5}
+    print()
+    print(f"(b) sustained ingest of {N:,} rows, median of {REPS} (queue {qmax}, batch {batch_size})")
+    print(f"DBLogsHandler, until committed : {med['handler_rps']:>12,.0f} rows/s")
+    print(f"raw COPY, one statement        : {med['copy_rps']:>12,.0f} rows/s")
+    print(f"raw COPY, {batch_size}-row statements   : {med['copy_batched_rps']:>12,.0f} rows/s")
+    print(f"ratio handler / raw COPY       : {med['ratio']:>12.0%}  (target >= 50%: "
+          f"{'met' if result['target_ge_50pct_of_copy'] else 'NOT met'})")
+    print(f"every row landed in every rep  : {result['all_rows_landed']}")
+    print(f"burst without pacing           : {burst_stored:,} of {N:,} landed, {burst_dropped:,} dropped "
+          f"and reported, {burst['lost_uncounted']} unaccounted; producer {produced:.2f} s, "
+          f"committed after {burst_s:.2f} s")
+    common.save("handler_ingest", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Markdown tables of the last results in .cache/bench-results (what docs/benchmarks.md quotes)."""
+import json
+import os
+import sys
+
+from bench import common
+
+
+def load(name):
+    path = os.path.join(common.RESULTS_DIR, name + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def verdict(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def main():
+    dataset = os.environ.get("BENCH_DATASET", "rows10000000")
+    out = []
+    a = load("handler_caller")
+    if a:
+        m = a["machine"]
+        out.append(f"Machine: {m.get('cpu', '?')}, {m.get('cpus')} cores, {m.get('mem_gib')} GiB; Python "
+                   f"{m.get('python')}, Django {m.get('django')}, PostgreSQL {m.get('postgresql')}, "
+                   f"django-db-logger {m.get('django_db_logger')}, django-applogs {m.get('django_applogs')}; "
+                   f"load average at start {tuple(round(x, 1) for x in m.get('loadavg_start', ()))}.")
+        out.append("")
+        out.append(f"### (a) Caller-thread cost of `logger.info()` ({a['finished_at']})")
+        out.append("")
+        out.append(f"{a['rounds']} rounds, handlers alternating; per call, timer overhead "
+                   f"({a['timer_overhead_ns']:.0f} ns) included.")
+        out.append("")
+        out.append("| handler | calls | p50 µs | p95 µs | p99 µs | per-round p50 range µs |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        for name, s in a["subjects"].items():
+            label = {"null": "logging.NullHandler (floor)", "applogs": "applogs DBLogsHandler",
+                     "django-db-logger": "django-db-logger DatabaseLogHandler"}[name]
+            out.append(f"| {label} | {s['calls']} | {s['p50_us']:.2f} | {s['p95_us']:.2f} | {s['p99_us']:.2f} | "
+                       f"{s['round_p50_min_us']:.2f}–{s['round_p50_max_us']:.2f} |")
+        out.append("")
+        out.append(f"- django-db-logger / DBLogsHandler: **{a['ratio_peer_over_applogs_p50']:.0f}×** at p50, "
+                   f"{a['ratio_peer_over_applogs_p95']:.0f}× at p95; DBLogsHandler / NullHandler: "
+                   f"{a['applogs_over_null_p50']:.1f}× at p50.")
+        out.append(f"- Target p50 ≤ 10 µs: {verdict(a['target_p50_le_10us'])}. "
+                   f"Target ≥ 50× cheaper than django-db-logger: {verdict(a['target_50x_cheaper'])}.")
+        out.append(f"- Rows committed by DBLogsHandler: {a['applogs_rows_stored']} of {a['applogs_rows_expected']}.")
+        out.append("")
+    b = load("handler_ingest")
+    if b:
+        med = b["median"]
+        out.append(f"### (b) Sustained ingest ({b['finished_at']})")
+        out.append("")
+        out.append(f"{b['rows']:,} records, median of {b['reps']} repetitions; writer defaults: queue "
+                   f"{b['queue_size']}, batch {b['batch_size']}, flush interval {b['flush_interval']} s.")
+        out.append("")
+        out.append("| path | rows/s (median) | per repetition |")
+        out.append("|---|---:|---|")
+        reps = b["runs"]
+        out.append(f"| DBLogsHandler, logger call → committed | {med['handler_rps']:,.0f} | "
+                   + ", ".join(f"{r['handler_rps']:,.0f}" for r in reps) + " |")
+        out.append(f"| raw COPY, one statement (the limit) | {med['copy_rps']:,.0f} | "
+                   + ", ".join(f"{r['copy_rps']:,.0f}" for r in reps) + " |")
+        out.append(f"| raw COPY, {b['batch_size']}-row statements (autocommit) | {med['copy_batched_rps']:,.0f} | "
+                   + ", ".join(f"{r['copy_batched_rps']:,.0f}" for r in reps) + " |")
+        out.append("")
+        out.append(f"- DBLogsHandler / raw COPY: **{med['ratio']:.0%}** (per repetition: "
+                   + ", ".join(f"{r['ratio']:.0%}" for r in reps) + f"). Target ≥ 50%: "
+                   f"{verdict(b['target_ge_50pct_of_copy'])}.")
+        out.append(f"- Every row committed in every repetition: {b['all_rows_landed']}.")
+        bu = b["burst"]
+        out.append(f"- Unpaced burst of {bu['rows']:,} records (producer {bu['producer_s']:.2f} s): "
+                   f"{bu['stored']:,} committed, {bu['dropped']:,} dropped and reported by the handler's "
+                   f"drop-report record, {bu['lost_uncounted']} unaccounted.")
+        out.append("")
+    c = load(f"viewer-{dataset}")
+    if c:
+        out.append(f"### (c) Viewer and admin on {c['rows_loaded']:,} rows ({c['finished_at']})")
+        out.append("")
+        out.append(f"Server time per request through the test Client (whole Django stack, logged-in superuser), "
+                   f"median of {c['reps']} (peer admin: {c['peer_reps']}); page size {c['page_size']} "
+                   f"(viewer, both admins). *SQL* = time of the log table's queries in that request; "
+                   f"*CPU* = CPU time of the Django process.")
+        out.append("")
+        out.append("| page | median ms | p95 ms | SQL ms | CPU ms | rows | ≤ 50 ms |")
+        out.append("|---|---:|---:|---:|---:|---:|---|")
+        for name, s in c["scenarios"].items():
+            mark = ("met" if s["target_met"] else "**not met**") if "target_met" in s else "–"
+            out.append(f"| {name} | {s['median_ms']:.1f} | {s['p95_ms']:.1f} | {s['sql_median_ms']:.1f} | "
+                       f"{s['cpu_median_ms']:.1f} | {s['rows']} | {mark} |")
+        out.append("")
+        for label, ratio in c.get("admin_ratios", {}).items():
+            out.append(f"- Admin changelist, {label}: django-db-logger / applogs = **{ratio:.0f}×**.")
+        out.append(f"- Every viewer page ≤ 50 ms median: {verdict(c['all_viewer_pages_met'])}.")
+        out.append("")
+        out.append("<details><summary>Plans of the main queries (EXPLAIN ANALYZE, after the timed rounds)</summary>")
+        out.append("")
+        for name, s in c["scenarios"].items():
+            if s.get("plan"):
+                out.append(f"**{name}**")
+                out.append("```")
+                out.extend(s["plan"])
+                out.append("```")
+        out.append("</details>")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+from django.apps import apps
+from django.core.checks import Error
+
+
+def check_xlsexport_installed(app_configs=None, **kwargs):
+    # Export goes through xlsexport (the install document makes it a requirement of applogs).
+    if apps.is_installed("xlsexport"):
+        return []
+    return [
+        Error(
+            "applogs requires the 'xlsexport' app, which is not in INSTALLED_APPS.",
+            hint="Install django-xlsexport and add 'xlsexport' to INSTALLED_APPS next to 'applogs'.",
+            obj="applogs",
+            id="applogs.E001",
+        )
+    ]

@@ -1,0 +1,202 @@
+"""DBLogsHandler: the `db` handler of the portals' LOGGING block.
+
+Built while Django is still configuring logging, so importing or constructing it touches neither
+models nor the database. emit() only turns the record into a tuple of plain values and puts it on
+the writer's bounded queue (the QueueHandler half of CPython's QueueHandler/QueueListener); the
+writer thread (applogs.writer) does the database work.
+"""
+import json
+import logging
+import os
+import socket
+import traceback
+
+from . import writer
+from .context import UNKNOWN, current
+
+# Attributes every LogRecord has; the rest came from `extra=` and go to the extra column.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "request", "ip", "user", "request_id", "taskName",
+}
+_TRUNCATED = "\n...[truncated by applogs: %d of %d characters kept]"
+_host = None
+
+
+def _hostname():
+    global _host
+    if _host is None:
+        try:
+            _host = socket.gethostname()
+        except Exception:
+            _host = ""
+    return _host
+
+
+def safe_message(record):
+    """record.getMessage() that survives a non-string msg or broken % arguments."""
+    try:
+        return record.getMessage()
+    except Exception:
+        pass
+    try:
+        msg = str(record.msg)
+    except Exception:
+        msg = _safe_repr(record.msg)
+    return "%s [applogs: message arguments could not be applied: %s]" % (msg, _safe_repr(record.args))
+
+
+def _safe_repr(value):
+    try:
+        return repr(value)
+    except Exception:
+        return "<unrepresentable %s>" % type(value).__name__
+
+
+def _json_default(value):
+    return _safe_repr(value)
+
+
+def extra_json(record):
+    """JSON text of the record's non-standard attributes, or None when there are none."""
+    extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+    if not extra:
+        return None
+    try:
+        return json.dumps(extra, default=_json_default, allow_nan=False, ensure_ascii=False)
+    except Exception:
+        # NaN, circular structures, keys that are not strings...: one value at a time.
+        safe = {}
+        for k, v in extra.items():
+            try:
+                json.dumps(v, default=_json_default, allow_nan=False)
+                safe[str(k)] = v
+            except Exception:
+                safe[str(k)] = _safe_repr(v)
+        return json.dumps(safe, default=_json_default, ensure_ascii=False)
+
+
+def _truncate(text, limit):
+    if len(text) <= limit:
+        return text
+    return text[:limit] + _TRUNCATED % (limit, len(text))
+
+
+class DBLogsHandler(logging.Handler):
+    """Queue records for the background writer.
+
+    Keyword arguments (usable in LOGGING) override the APPLOGS_* settings: database, batch_size,
+    flush_interval, queue_size, spool_dir, max_message_size, exit_timeout.
+    """
+
+    def __init__(self, level=logging.NOTSET, database=None, batch_size=None, flush_interval=None,
+                 queue_size=None, spool_dir=None, max_message_size=None, exit_timeout=None):
+        super().__init__(level)
+        # Settings are read on first use, not here: logging may be configured before they are.
+        self._kwargs = dict(database=database, batch_size=batch_size, flush_interval=flush_interval,
+                            queue_size=queue_size, spool_dir=spool_dir,
+                            max_message_size=max_message_size, exit_timeout=exit_timeout)
+        self._options = None
+        self._writer = None
+        self._pid = None
+
+    @property
+    def options(self):
+        if self._options is None:
+            self._options = writer.Options(**self._kwargs)
+        return self._options
+
+    def _get_writer(self):
+        # After a fork the child gets a writer (and thread, and connection) of its own.
+        pid = os.getpid()
+        if self._writer is None or self._pid != pid:
+            self._writer = writer.get_writer(self.options)
+            self._pid = pid
+        return self._writer
+
+    def handle(self, record):
+        # No handler lock: emit() is thread-safe (the queue is), and the lock would make every
+        # logging thread wait for the others.
+        rv = self.filter(record)
+        if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may return a new record
+            record = rv
+        if rv:
+            self.emit(record)
+        return rv
+
+    def emit(self, record):
+        if writer.in_writer_thread():
+            return  # what the writer causes (SQL debug logging, driver warnings) is not logged
+        try:
+            w = self._get_writer()
+            w.put(self.prepare(record))
+        except Exception:
+            # Never raise into the caller, and no handleError() traceback per record either.
+            try:
+                self._get_writer().count_drop()
+            except Exception:
+                pass
+
+    def prepare(self, record):
+        """The row tuple (writer.COLUMNS order) for a record: plain values only."""
+        limit = self.options.max_message_size
+        message = _truncate(safe_message(record), limit)
+        tb = ""
+        if record.exc_info:
+            tb = record.exc_text or "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        elif record.exc_text:
+            tb = record.exc_text
+        if record.stack_info:
+            tb = (tb + "\n" if tb else "") + record.stack_info
+        if tb:
+            tb = _truncate(tb, limit)
+        ip = getattr(record, "ip", None)
+        user = getattr(record, "user", None)
+        request_id = getattr(record, "request_id", None)
+        if ip is None or user is None or request_id is None:
+            # No RequestContextFilter on this handler: take the middleware's context directly.
+            ctx = current()
+            if ctx is not None:
+                ip = ctx.ip if ip is None else ip
+                user = ctx.user if user is None else user
+                request_id = ctx.request_id if request_id is None else request_id
+        return (
+            record.created,
+            record.levelno,
+            str(record.name),
+            str(record.module or ""),
+            str(record.funcName or ""),
+            record.lineno,
+            message,
+            tb,
+            _column(ip),
+            _column(user),
+            str(request_id or ""),
+            _hostname(),
+            record.process,
+            extra_json(record),
+        )
+
+    def flush(self, timeout=None):
+        """Wait until every record emitted so far is in the database; True if it is.
+
+        logging.shutdown() and dictConfig() call flush() without a timeout: they get the bounded
+        exit timeout, never an endless wait.
+        """
+        if self._writer is None or self._pid != os.getpid():
+            return True
+        if timeout is None:
+            timeout = self.options.exit_timeout
+        return self._writer.flush(timeout)
+
+    @property
+    def dropped(self):
+        """Records dropped and not yet reported (a WARNING record reports them when written)."""
+        return self._writer.dropped if self._writer is not None else 0
+
+
+def _column(value):
+    if value is None:
+        return ""
+    value = str(value)
+    # '--' is the formatter's "unknown"; in the table unknown is empty.
+    return "" if value == UNKNOWN else value

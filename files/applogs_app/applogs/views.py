@@ -1,0 +1,169 @@
+"""The read-only log viewer: list (filters + keyset pages), detail, XLSX export.
+
+Every query on LogRecord goes to the applogs database through the router; the default database is
+only touched by authentication (session, user, permissions).
+"""
+import functools
+import json
+import os
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import QueryDict
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_safe
+
+from . import conf
+from .export import export_response
+from .models import LEVEL_CHOICES, LogRecord
+from .paginator import decode_cursor, keyset_page
+
+PERMISSION = "applogs.view_logrecord"
+LEVEL_BY_NAME = {name: number for number, name in LEVEL_CHOICES}
+# Records of one request shown on the detail page; the list filtered by request id has them all.
+RELATED_LIMIT = 200
+FILTER_PARAMS = ("level", "logger", "q", "user", "ip", "request_id", "since", "until")
+
+
+def viewer_view(view):
+    """Login first (anonymous users go to LOGIN_URL), then the permission (403); GET/HEAD only."""
+
+    @functools.wraps(view)
+    def check_permission(request, *args, **kwargs):
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return require_safe(login_required(check_permission))
+
+
+class LevelField(forms.MultipleChoiceField):
+    def to_python(self, value):
+        return [name.upper() for name in super().to_python(value)]
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self):
+        super().__init__(attrs={"step": "1"}, format="%Y-%m-%dT%H:%M:%S")
+
+
+class LogFilterForm(forms.Form):
+    level = LevelField(
+        choices=[(name, name) for _, name in LEVEL_CHOICES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    logger = forms.CharField(required=False, max_length=255, help_text="also matches its children")
+    q = forms.CharField(required=False, label="Message contains", max_length=1000)
+    user = forms.CharField(required=False, max_length=255)
+    ip = forms.CharField(required=False, label="IP", max_length=64)
+    request_id = forms.CharField(required=False, label="Request id", max_length=64)
+    # Naive values are read in the current time zone (the portal's TIME_ZONE) by DateTimeField.
+    since = forms.DateTimeField(required=False, widget=LocalDateTimeInput())
+    until = forms.DateTimeField(required=False, widget=LocalDateTimeInput())
+
+    def filter(self, queryset):
+        """Apply the valid filters; an invalid one is reported on the form and ignored."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        levels = [LEVEL_BY_NAME[name] for name in data.get("level") or ()]
+        if levels:
+            queryset = queryset.filter(level__in=levels)
+        logger = (data.get("logger") or "").strip()
+        if logger:
+            # "api" is the api logger and its children ("api.orders"), not "apiv2".
+            queryset = queryset.filter(Q(logger=logger) | Q(logger__startswith=logger + "."))
+        if data.get("q"):
+            queryset = queryset.filter(message__icontains=data["q"])
+        for name in ("user", "ip", "request_id"):
+            value = (data.get(name) or "").strip()
+            if value:
+                queryset = queryset.filter(**{name: value})
+        if data.get("since"):
+            queryset = queryset.filter(created__gte=data["since"])
+        if data.get("until"):
+            queryset = queryset.filter(created__lte=data["until"])
+        return queryset
+
+
+def filter_query(params, **changes):
+    """The filter part of a query string, with ``changes`` applied (None removes a key)."""
+    query = QueryDict(mutable=True)
+    for name in FILTER_PARAMS:
+        values = [v for v in params.getlist(name) if v != ""]
+        if values:
+            query.setlist(name, values)
+    for name, value in changes.items():
+        if value is None:
+            query.pop(name, None)
+        else:
+            query[name] = value
+    return query.urlencode()
+
+
+@functools.lru_cache(maxsize=None)
+def _stylesheet():
+    # Inlined so the pages work without collectstatic, a CDN or a second request.
+    path = os.path.join(os.path.dirname(__file__), "static", "applogs", "applogs.css")
+    with open(path, encoding="utf-8") as f:
+        return mark_safe(f.read())
+
+
+def _context(request, **extra):
+    context = {
+        "stylesheet": _stylesheet(),
+        "time_zone": timezone.get_current_timezone_name(),
+        "level_names": dict(LEVEL_CHOICES),
+    }
+    context.update(extra)
+    return context
+
+
+@viewer_view
+def log_list(request):
+    form = LogFilterForm(request.GET)
+    queryset = form.filter(LogRecord.objects.all())
+    page = keyset_page(queryset, decode_cursor(request.GET.get("after")), int(conf.get("PAGE_SIZE")))
+    query = filter_query(request.GET)
+    context = _context(
+        request,
+        form=form,
+        records=page.rows,
+        next_query=filter_query(request.GET, after=page.next_cursor) if page.has_next else None,
+        query=query,
+        is_first_page=not request.GET.get("after"),
+        export_max_rows=int(conf.get("EXPORT_MAX_ROWS")),
+    )
+    return render(request, "applogs/list.html", context)
+
+
+@viewer_view
+def log_detail(request, pk):
+    record = get_object_or_404(LogRecord, pk=pk)
+    related = []
+    if record.request_id:
+        related = list(
+            LogRecord.objects.filter(request_id=record.request_id).order_by("created", "id")[: RELATED_LIMIT + 1]
+        )
+    context = _context(
+        request,
+        record=record,
+        extra_json=json.dumps(record.extra, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+        related=related[:RELATED_LIMIT],
+        related_more=len(related) > RELATED_LIMIT,
+        request_query=filter_query(QueryDict(), request_id=record.request_id) if record.request_id else "",
+    )
+    return render(request, "applogs/detail.html", context)
+
+
+@viewer_view
+def log_export(request):
+    form = LogFilterForm(request.GET)
+    queryset = form.filter(LogRecord.objects.all())
+    return export_response(queryset, decode_cursor(request.GET.get("after")), int(conf.get("EXPORT_MAX_ROWS")))

@@ -1,0 +1,519 @@
+"""The background writer: one thread per process (per handler configuration) that moves rows from
+a bounded in-memory queue into the applogs table, in batches, on its own connection.
+
+Modelled on logging.handlers.QueueListener. Order of a row's life:
+    caller thread: DBLogsHandler.emit -> queue.put_nowait (drop counted when full)
+    writer thread: queue -> backlog (memory) -> COPY into applogs_logrecord
+During an outage the backlog grows up to the queue bound, then is appended to the spool file
+(JSON lines, one file per process) and replayed in order once the database answers again.
+Order is always: spool file, then backlog, then queue.
+"""
+import atexit
+import glob
+import io
+import json
+import os
+import queue
+import re
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+from . import conf
+
+COLUMNS = (
+    "created", "level", "logger", "module", "func", "lineno", "message", "traceback",
+    "ip", "user", "request_id", "host", "process", "extra",
+)
+# Indices into a row tuple (same order as COLUMNS).
+(CREATED, LEVEL, LOGGER, MODULE, FUNC, LINENO, MESSAGE, TRACEBACK,
+ IP, USER, REQUEST_ID, HOST, PROCESS, EXTRA) = range(len(COLUMNS))
+# varchar limits of the model; a longer value would fail the whole COPY.
+_LIMITS = {LOGGER: 255, MODULE: 255, FUNC: 255, IP: 64, USER: 255, REQUEST_ID: 64, HOST: 255}
+TABLE = "applogs_logrecord"
+COPY_SQL = "COPY %s (%s) FROM STDIN" % (TABLE, ", ".join('"%s"' % c for c in COLUMNS))
+
+# COPY text format escapes; NUL is removed (PostgreSQL rejects it in text).
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\x00": ""})
+# A JSON \u0000 escape that is not itself an escaped backslash: jsonb rejects it.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+_RETRY_MIN = 0.5
+_RETRY_MAX = 10.0
+
+_local = threading.local()
+
+
+def in_writer_thread():
+    """True in a writer thread: what it causes to be logged must not be queued again."""
+    return getattr(_local, "is_writer", False)
+
+
+class _Outage(Exception):
+    def __init__(self, message, written=0):
+        super().__init__(message)
+        self.written = written
+
+
+class _Marker:
+    """Put in the queue by flush(). The writer sets it after trying to write everything queued
+    before it; ok tells whether all of it is in the database (False: kept for later, outage)."""
+
+    __slots__ = ("event", "stop", "ok")
+
+    def __init__(self, stop=False):
+        self.event = threading.Event()
+        self.stop = stop
+        self.ok = False
+
+
+class Options:
+    __slots__ = ("database", "batch_size", "flush_interval", "queue_size", "spool_dir",
+                 "max_message_size", "exit_timeout")
+
+    def __init__(self, database=None, batch_size=None, flush_interval=None, queue_size=None,
+                 spool_dir=None, max_message_size=None, exit_timeout=None):
+        self.database = conf.get("DATABASE", database)
+        self.batch_size = max(1, int(conf.get("BATCH_SIZE", batch_size)))
+        self.flush_interval = max(0.0, float(conf.get("FLUSH_INTERVAL", flush_interval)))
+        self.queue_size = max(1, int(conf.get("QUEUE_SIZE", queue_size)))
+        self.spool_dir = conf.get("SPOOL_DIR", spool_dir) or conf.default_spool_dir()
+        self.max_message_size = max(100, int(conf.get("MAX_MESSAGE_SIZE", max_message_size)))
+        self.exit_timeout = float(conf.get("EXIT_TIMEOUT", exit_timeout))
+
+    def key(self):
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+
+def _json_safe_text(extra):
+    return _JSON_NUL.sub(r"\1", extra) if "\\u0000" in extra else extra
+
+
+def _copy_field(value):
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    return str(value)
+
+
+def _encode_row(row):
+    fields = list(row)
+    fields[CREATED] = datetime.fromtimestamp(float(row[CREATED]), timezone.utc).isoformat()
+    fields[LEVEL] = min(max(int(row[LEVEL]), 0), 32767)
+    for i, limit in _LIMITS.items():
+        v = fields[i]
+        if v is None:
+            fields[i] = ""
+        elif len(v) > limit:
+            fields[i] = v[:limit]
+    for i in (LINENO, PROCESS):
+        v = fields[i]
+        fields[i] = v if v is None or 0 <= v <= 2147483647 else None
+    fields[EXTRA] = _json_safe_text(row[EXTRA] or "{}")
+    return "\t".join(_copy_field(v) for v in fields) + "\n"
+
+
+def _encode(rows, on_bad_row):
+    """The COPY text-format payload of rows, as UTF-8 bytes (lone surrogates replaced)."""
+    out = []
+    for row in rows:
+        try:
+            out.append(_encode_row(row))
+        except Exception:
+            on_bad_row()  # e.g. a damaged spool line: dropped and counted, the batch goes on
+    return "".join(out).encode("utf-8", "replace")
+
+
+class Writer:
+    def __init__(self, options):
+        self.options = options
+        self.queue = queue.Queue(options.queue_size)
+        self.backlog = []  # rows taken from the queue and not yet written; newer than the spool
+        self.dropped = 0
+        self.drop_lock = threading.Lock()
+        self.conn = None
+        self.driver = None
+        self.outage = False
+        self.retry_at = 0.0
+        self.retry_delay = _RETRY_MIN
+        self.spool_path = os.path.join(
+            options.spool_dir, "applogs-%s-%d.jsonl" % (options.database, os.getpid()))
+        self.spool_offset = 0  # bytes of the spool file already written to the database
+        self.spooled = False  # the spool file has rows not yet written
+        self.spool_warned = False
+        self.orphans_checked = False
+        self.thread = None
+        self.start_lock = threading.Lock()
+
+    # --- caller side -------------------------------------------------------------------------
+
+    def put(self, row):
+        if self.thread is None:
+            self._start()
+        try:
+            self.queue.put_nowait(row)
+        except queue.Full:
+            self.count_drop()
+
+    def count_drop(self, n=1):
+        with self.drop_lock:
+            self.dropped += n
+
+    def flush(self, timeout):
+        """Have the writer try to write everything queued so far; True if it is all in the
+        database, False on an outage (records are kept) or when timeout runs out first."""
+        if self.thread is None:
+            return True
+        return self._send(_Marker(), timeout)
+
+    def shutdown(self, timeout):
+        """At exit: a last write within timeout; what cannot be written goes to the spool."""
+        if self.thread is None or not self.thread.is_alive():
+            return True
+        return self._send(_Marker(stop=True), timeout)
+
+    def _send(self, marker, timeout):
+        deadline = time.monotonic() + timeout
+        try:
+            self.queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.event.wait(max(0.0, deadline - time.monotonic())) and marker.ok
+
+    def _start(self):
+        with self.start_lock:
+            if self.thread is None:
+                t = threading.Thread(target=self._run, name="applogs-writer", daemon=True)
+                t.start()
+                self.thread = t
+
+    # --- writer thread ------------------------------------------------------------------------
+
+    def _run(self):
+        _local.is_writer = True
+        while True:
+            items, markers = self._collect()
+            self.backlog.extend(items)
+            if self.backlog or self.spooled or self.dropped or markers:
+                # A flush retries at once; otherwise an outage waits for its backoff.
+                if markers or not self.outage or time.monotonic() >= self.retry_at:
+                    self._drain()
+            stop = any(m.stop for m in markers)
+            if self.backlog and (stop or (self.outage and len(self.backlog) >= self.options.queue_size)):
+                self._spill()
+            done = not self.outage and not self.backlog and not self.spooled
+            for m in markers:
+                m.ok = done
+                m.event.set()
+            if stop:
+                self._close()
+                return
+
+    def _collect(self):
+        """Up to batch_size rows, waiting at most flush_interval after the first one; a flush
+        marker ends the batch early."""
+        items, markers = [], []
+        if self.outage:
+            timeout = max(0.05, self.retry_at - time.monotonic())
+        elif self.backlog or self.dropped:
+            timeout = 0.05
+        else:
+            timeout = None
+        try:
+            item = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return items, markers
+        deadline = time.monotonic() + self.options.flush_interval
+        batch_size = self.options.batch_size
+        while True:
+            if isinstance(item, _Marker):
+                markers.append(item)
+                break
+            items.append(item)
+            if len(items) >= batch_size:
+                break
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self.queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+        return items, markers
+
+    def _drain(self):
+        """Write spool, then backlog, then the drop report; enter or leave outage mode."""
+        try:
+            if not self.orphans_checked:
+                self._adopt_orphans()
+            self._replay_spool()
+            batch_size = self.options.batch_size
+            while self.backlog:
+                chunk = self.backlog[:batch_size]
+                try:
+                    self._write(chunk)
+                except _Outage as exc:
+                    del self.backlog[:exc.written]
+                    raise
+                del self.backlog[:len(chunk)]
+            if self.dropped:
+                with self.drop_lock:
+                    n, self.dropped = self.dropped, 0
+                try:
+                    self._write([drop_report(n)])
+                except _Outage:
+                    self.count_drop(n)
+                    raise
+        except _Outage as exc:
+            if not self.outage:
+                self.outage = True
+                reason = (str(exc).strip().splitlines() or [type(exc.__cause__).__name__])[0]
+                sys.stderr.write(
+                    "applogs: cannot write to database %r (%s); keeping records in memory, then in %s\n"
+                    % (self.options.database, reason, self.options.spool_dir))
+                sys.stderr.flush()
+            else:
+                self.retry_delay = min(self.retry_delay * 2, _RETRY_MAX)
+            self.retry_at = time.monotonic() + self.retry_delay
+            return
+        self.outage = False
+        self.retry_delay = _RETRY_MIN
+
+    # --- database -----------------------------------------------------------------------------
+
+    def _connect(self):
+        from django.db import connections
+
+        wrapper = connections[self.options.database]
+        params = wrapper.get_connection_params()
+        params.setdefault("connect_timeout", 10)
+        params.setdefault("application_name", "applogs-writer")
+        self.driver = wrapper.Database
+        # A connection of our own, in autocommit: never part of a portal transaction.
+        conn = wrapper.get_new_connection(params)
+        conn.autocommit = True
+        self.conn = conn
+
+    def _close(self):
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def _copy(self, rows):
+        if self.conn is not None:
+            try:
+                return self._copy_on(rows)
+            except Exception as exc:
+                if self._is_data_error(exc):
+                    raise
+                # A stale session (server restarted, backend killed): one more try on a new one.
+                self._close()
+        self._connect()
+        self._copy_on(rows)
+
+    def _copy_on(self, rows):
+        data = _encode(rows, self.count_drop)
+        with self.conn.cursor() as cur:
+            if hasattr(cur, "copy_expert"):  # psycopg2
+                cur.copy_expert(COPY_SQL, io.BytesIO(data))
+            else:  # psycopg 3
+                with cur.copy(COPY_SQL) as copy:
+                    copy.write(data)
+
+    def _write(self, rows):
+        """Write rows or raise _Outage. A row the server refuses (bad data) is written again
+        without its extra, then dropped and counted; it never holds back the others."""
+        try:
+            self._copy(rows)
+            return
+        except Exception as exc:
+            if not self._is_data_error(exc):
+                self._close()
+                raise _Outage(str(exc)) from exc
+        for i, row in enumerate(rows):
+            try:
+                self._copy([row])
+            except Exception as exc:
+                if not self._is_data_error(exc):
+                    self._close()
+                    # Rows before i are in the database: the caller must not write them again.
+                    raise _Outage(str(exc), i) from exc
+                try:
+                    row = list(row)
+                    row[EXTRA] = json.dumps({"applogs_error": str(exc)[:500]})
+                    self._copy([tuple(row)])
+                except Exception:
+                    self.count_drop()
+
+    def _is_data_error(self, exc):
+        d = self.driver
+        if d is None or self.conn is None or getattr(self.conn, "closed", True):
+            return False
+        return isinstance(exc, (d.DataError, d.IntegrityError))
+
+    # --- spool --------------------------------------------------------------------------------
+
+    def _spool_pending(self):
+        return self.spooled
+
+    def _spill(self):
+        """Append the backlog (and whatever is queued) to the spool file."""
+        rows = self.backlog
+        self.backlog = []
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Marker):
+                item.event.set()  # ok stays False: these rows are only spooled
+            else:
+                rows.append(item)
+        if not rows:
+            return
+        try:
+            os.makedirs(self.options.spool_dir, mode=0o700, exist_ok=True)
+            with open(self.spool_path, "a", encoding="utf-8", errors="surrogatepass") as f:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=True))
+                    f.write("\n")
+            self.spooled = True
+        except OSError as exc:
+            self.count_drop(len(rows))
+            if not self.spool_warned:
+                self.spool_warned = True
+                sys.stderr.write("applogs: cannot write the spool file %s (%s); dropping records\n"
+                                 % (self.spool_path, exc))
+                sys.stderr.flush()
+
+    def _replay_spool(self):
+        if not self.spooled:
+            return
+        batch_size = self.options.batch_size
+        with open(self.spool_path, "rb") as f:
+            f.seek(self.spool_offset)
+            while True:
+                rows, end = [], self.spool_offset
+                for line in f:
+                    end += len(line)
+                    try:
+                        rows.append(tuple(json.loads(line.decode("utf-8", "replace"))))
+                    except ValueError:
+                        self.count_drop()  # a torn last line from a crash
+                    if len(rows) >= batch_size:
+                        break
+                if not rows and end == self.spool_offset:
+                    break
+                if rows:
+                    self._write(rows)
+                self.spool_offset = end
+        os.unlink(self.spool_path)
+        self.spool_offset = 0
+        self.spooled = False
+        self.spool_warned = False
+
+    def _adopt_orphans(self):
+        """Take over the spool files of processes that died during an outage."""
+        self.orphans_checked = True
+        pattern = os.path.join(self.options.spool_dir, "applogs-%s-*.jsonl" % self.options.database)
+        own = re.compile(r"applogs-%s-(\d+)(?:\.\d+)*\.jsonl$" % re.escape(self.options.database))
+        n = 0
+        for path in sorted(glob.glob(pattern)):
+            m = own.search(os.path.basename(path))
+            if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+                continue
+            n += 1
+            claimed = os.path.join(self.options.spool_dir, "applogs-%s-%d.%d.%d.jsonl" % (
+                self.options.database, os.getpid(), int(time.time()), n))
+            try:
+                os.rename(path, claimed)  # atomic: only one live process wins
+            except OSError:
+                continue
+            self._replay_file(claimed)
+
+    def _replay_file(self, path):
+        """Write a claimed orphan spool file; on an outage it stays for a later attempt."""
+        saved = (self.spool_path, self.spool_offset, self.spooled)
+        self.spool_path, self.spool_offset, self.spooled = path, 0, True
+        try:
+            self._replay_spool()
+        except _Outage:
+            self.orphans_checked = False
+            raise
+        finally:
+            self.spool_path, self.spool_offset, self.spooled = saved
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def drop_report(n):
+    import socket
+
+    msg = "applogs: %d log record(s) were dropped (queue full or spool unavailable)" % n
+    return (time.time(), 30, "applogs", "writer", "", None, msg, "", "", "", "",
+            socket.gethostname(), os.getpid(), "{}")
+
+
+# --- one writer per process and configuration ------------------------------------------------
+
+_writers = {}
+_writers_lock = threading.Lock()
+# Writers inherited over fork are kept referenced, never closed: closing the parent's connection
+# from the child would end the parent's session.
+_inherited = []
+
+
+def get_writer(options):
+    key = options.key()
+    w = _writers.get(key)
+    if w is None:
+        with _writers_lock:
+            w = _writers.get(key)
+            if w is None:
+                w = _writers[key] = Writer(options)
+    return w
+
+
+def all_writers():
+    return list(_writers.values())
+
+
+def shutdown_all(timeout=None):
+    """Flush every writer (bounded), spool what cannot be written, close connections."""
+    ok = True
+    for w in all_writers():
+        t = w.options.exit_timeout if timeout is None else timeout
+        ok = w.shutdown(t) and ok
+    with _writers_lock:
+        _writers.clear()
+    return ok
+
+
+def _after_fork_in_child():
+    global _writers_lock
+    _inherited.extend(_writers.values())
+    _writers.clear()
+    _writers_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+# Registered after logging's own atexit hook, so it runs before logging.shutdown().
+atexit.register(shutdown_all)

@@ -1,0 +1,60 @@
+import logging
+import os
+
+import pytest
+
+from applogs import writer
+from applogs.handlers import DBLogsHandler
+
+if not os.environ.get("APPLOGS_TEST_PGPORT"):
+    raise pytest.UsageError(
+        "APPLOGS_TEST_PG* are not set: run the tests through scripts/test-apps, which starts "
+        "a private PostgreSQL cluster (scripts/lib/testpg.sh).")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_writers_before_teardown(django_db_setup):
+    # The writers' own connections would keep the test databases from being dropped.
+    yield
+    writer.shutdown_all(timeout=10)
+
+
+def configured_handler():
+    """The `db` handler of tests.settings.LOGGING (on the `api` logger)."""
+    for h in logging.getLogger("api").handlers:
+        if isinstance(h, DBLogsHandler):
+            return h
+    raise AssertionError("no DBLogsHandler on the api logger")
+
+
+@pytest.fixture
+def logs(transactional_db, django_db_blocker):
+    """Both test databases, committed for real (the writer reads from its own connection).
+
+    Yields the configured handler; every writer is flushed before the tables are emptied, so no
+    record of one test lands in the next.
+    """
+    handler = configured_handler()
+    yield handler
+    for w in writer.all_writers():
+        w.flush(30)
+
+
+@pytest.fixture
+def make_logger(request):
+    """A private logger with its own DBLogsHandler(**kwargs) (own writer, own options)."""
+    made = []
+
+    def make(name, **kwargs):
+        handler = DBLogsHandler(**kwargs)
+        logger = logging.getLogger("applogs.tests." + name)
+        logger.handlers = [handler]
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        made.append((logger, handler))
+        return logger, handler
+
+    yield make
+    for logger, handler in made:
+        handler.flush(30)
+        logger.handlers = []

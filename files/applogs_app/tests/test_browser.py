@@ -1,0 +1,182 @@
+"""The viewer in a real browser: headless Chromium (Debian's chromium + chromium-driver).
+
+Logs in through the login page, applies a filter, follows the next page, opens a record, downloads
+an export and reads it with openpyxl. Saves a screenshot of the list page to docs/viewer.png.
+"""
+import datetime
+import os
+import pathlib
+import shutil
+import tempfile
+
+import openpyxl
+import pytest
+
+from .viewer_support import BASE, make, record, user_with_view_permission
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+REPO_DOCS = pathlib.Path(__file__).resolve().parents[3] / "docs"
+WAIT = 30  # seconds; generous for slow CI machines, never an assertion about speed
+
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="%s is missing (apt-get install chromium chromium-driver)" % CHROMIUM),
+    pytest.mark.django_db(transaction=True, databases=["default", "applogs"]),
+]
+
+
+@pytest.fixture
+def browser():
+    # Imported here so a machine without chromium skips before needing selenium.
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    # Never let Selenium Manager look for (or download) a driver or browser.
+    os.environ.setdefault("SE_OFFLINE", "true")
+    profile = tempfile.mkdtemp(prefix="applogs-chromium-profile-")
+    downloads = tempfile.mkdtemp(prefix="applogs-chromium-downloads-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        "--user-data-dir=" + profile,
+    ):
+        options.add_argument(flag)
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": downloads,
+            "download.prompt_for_download": False,
+            "download.directory_upgrade": True,
+            "safebrowsing.enabled": False,
+        },
+    )
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        # Headless Chromium only saves downloads where it is told to over CDP.
+        driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+        driver.downloads = downloads
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        shutil.rmtree(downloads, ignore_errors=True)
+
+
+def _wait(driver, condition):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT).until(condition)
+
+
+def _row_ids(driver):
+    from selenium.webdriver.common.by import By
+
+    return [int(tr.get_attribute("data-id")) for tr in driver.find_elements(By.CSS_SELECTOR, "tr[data-id]")]
+
+
+def _sample_records():
+    loggers = ["api", "api.orders", "command", "remote_service", "api.auth"]
+    messages = [
+        "GET /api/v1/orders/ 200",
+        "Order 1842 synced to remote WMS",
+        "Remote service timeout after 30 s, retrying",
+        "Cannot parse shift schedule: unexpected column 'Сотрудник'",
+        "Import finished: 412 rows, 3 skipped",
+    ]
+    rows = []
+    for i in range(1, 301):
+        level = [20, 20, 10, 30, 40, 20, 50 if i % 37 == 0 else 40][i % 7]
+        rows.append(
+            record(
+                id=i,
+                created=BASE + datetime.timedelta(seconds=17 * i),
+                level=level,
+                logger=loggers[i % len(loggers)],
+                message="%s (#%d)" % (messages[i % len(messages)], i),
+                user=["alice", "bob", "", "ivanov"][i % 4],
+                ip="10.0.%d.%d" % (i % 3, i % 200),
+                request_id="%032x" % (i // 3) if i % 5 else "",
+                traceback="Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad" if level >= 40 else "",
+                extra={"attempt": i % 3} if i % 4 == 0 else {},
+            )
+        )
+    make(*rows)
+    return rows
+
+
+def test_viewer_in_chromium(browser, live_server, settings, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    settings.LOGIN_URL = "/admin/login/"
+    settings.APPLOGS_PAGE_SIZE = 20
+    settings.TIME_ZONE = "Europe/Moscow"
+    # The live server serves /static/ from STATIC_ROOT; the pages need none, the admin login asks.
+    settings.STATIC_ROOT = str(tmp_path)
+    rows = _sample_records()
+    user = user_with_view_permission("support")
+    # The admin login form doubles as the portal's login page here; it wants staff users.
+    user.is_staff = True
+    user.save()
+
+    # Anonymous: the login page, then back to the viewer.
+    browser.get(live_server.url + "/applogs/")
+    _wait(browser, EC.presence_of_element_located((By.NAME, "username")))
+    assert "/admin/login/" in browser.current_url
+    browser.find_element(By.NAME, "username").send_keys("support")
+    browser.find_element(By.NAME, "password").send_keys("pw")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
+    assert browser.current_url == live_server.url + "/applogs/"
+    newest = sorted(rows, key=lambda r: (r.created, r.id), reverse=True)
+    assert _row_ids(browser) == [r.id for r in newest[:20]]
+    if REPO_DOCS.is_dir():
+        browser.save_screenshot(str(REPO_DOCS / "viewer.png"))
+
+    # Filter: ERROR records of the api logger and its children.
+    browser.find_element(By.CSS_SELECTOR, "input[name=level][value=ERROR]").click()
+    browser.find_element(By.NAME, "logger").send_keys("api")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    _wait(browser, EC.url_contains("level=ERROR"))
+    assert "logger=api" in browser.current_url
+    expected = [r.id for r in newest if r.level == 40 and (r.logger == "api" or r.logger.startswith("api."))]
+    assert len(expected) > 20
+    assert _row_ids(browser) == expected[:20]
+
+    # Next page by the rel="next" link keeps the filter.
+    browser.find_element(By.CSS_SELECTOR, 'a[rel="next"]').click()
+    _wait(browser, EC.url_contains("after="))
+    assert "level=ERROR" in browser.current_url
+    assert _row_ids(browser) == expected[20:40]
+
+    # A record's detail page.
+    target = expected[20]
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-id="%d"] td.time a' % target).click()
+    _wait(browser, EC.url_to_be(live_server.url + "/applogs/%d/" % target))
+    message = browser.find_element(By.CSS_SELECTOR, "pre.message").text
+    assert message == next(r.message for r in rows if r.id == target)
+    assert "ValueError: bad" in browser.find_element(By.CSS_SELECTOR, "pre.traceback").text
+
+    # Export of the filtered list, downloaded and opened.
+    browser.back()
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "a.export")))
+    browser.find_element(By.CSS_SELECTOR, "a.export").click()
+
+    def downloaded(_):
+        done = [p for p in pathlib.Path(browser.downloads).iterdir() if p.suffix == ".xlsx"]
+        return done[0] if done else False
+
+    path = _wait(browser, downloaded)
+    sheet = openpyxl.load_workbook(path).active
+    exported = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    assert [r[0] for r in exported] == expected
+    assert {r[2] for r in exported} == {"ERROR"}

@@ -1,0 +1,334 @@
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connections, transaction
+
+from applogs import writer
+from applogs.handlers import DBLogsHandler
+from applogs.models import LogRecord
+
+pytestmark = pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
+
+APP_DIR = Path(__file__).resolve().parent.parent
+
+
+def rows(**filters):
+    return LogRecord.objects.using("applogs").filter(**filters)
+
+
+def test_construction_does_no_database_work(django_db_blocker):
+    # As during dictConfig: no models imported, no connection opened, no thread started.
+    with django_db_blocker.block():
+        handler = DBLogsHandler(batch_size=7, database="applogs")
+    assert handler._writer is None
+    assert handler.flush(1) is True  # nothing emitted, nothing to wait for
+
+
+def test_record_lands_with_its_fields(logs):
+    token = uuid.uuid4().hex
+    logger = logging.getLogger("api")
+    logger.warning("hello %s %d", token, 42, extra={"order": 7, "tags": ["a", "b"]})
+    assert logs.flush(30)
+
+    row = rows(message="hello %s 42" % token).get()
+    assert row.level == logging.WARNING
+    assert row.logger == "api"
+    assert row.module == "test_handler"
+    assert row.func == "test_record_lands_with_its_fields"
+    assert row.lineno > 0
+    assert row.process == os.getpid()
+    assert row.host
+    assert row.extra == {"order": 7, "tags": ["a", "b"]}
+    assert row.traceback == ""
+    # No request being served: unknown ip/user are empty in the table ('--' only in text logs).
+    assert (row.ip, row.user, row.request_id) == ("", "", "")
+    assert row.created.tzinfo is not None
+
+
+def test_created_is_the_record_time_not_insert_time(logs):
+    record = logging.LogRecord("api", logging.INFO, __file__, 1, "old one", (), None)
+    record.created = 1000000000.25  # 2001-09-09 01:46:40.25 UTC
+    logs.handle(record)
+    assert logs.flush(30)
+    row = rows(message="old one").get()
+    assert row.created.timestamp() == 1000000000.25
+
+
+def test_rows_land_only_in_the_applogs_database(logs):
+    logging.getLogger("command").info("routed")
+    assert logs.flush(30)
+    assert rows(message="routed").count() == 1
+    assert LogRecord.objects.count() == 1  # the router sends plain queries to applogs too
+    with connections["default"].cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'applogs_logrecord'")
+        assert cur.fetchone()[0] == 0
+
+
+def test_exception_and_stack_go_to_traceback(logs):
+    logger = logging.getLogger("api")
+    try:
+        {}["missing"]
+    except KeyError:
+        logger.exception("it failed")
+    logger.info("where am I", stack_info=True)
+    assert logs.flush(30)
+    tb = rows(message="it failed").get().traceback
+    assert "Traceback (most recent call last)" in tb and "KeyError: 'missing'" in tb
+    assert "Stack (most recent call last)" in rows(message="where am I").get().traceback
+
+
+def test_ten_thousand_records_from_eight_threads_land_exactly_once(logs):
+    logger = logging.getLogger("api")
+    per_thread = 1250
+    run = uuid.uuid4().hex[:8]
+
+    def work(t):
+        for i in range(per_thread):
+            logger.info("r %s %d %d", run, t, i, extra={"t": t, "i": i})
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert logs.flush(60)
+    assert logs.dropped == 0
+
+    got = list(rows(message__startswith="r %s " % run).values_list("message", "extra", "level", "logger"))
+    assert len(got) == 8 * per_thread
+    seen = set()
+    for message, extra, level, name in got:
+        _, _, t, i = message.split()
+        assert extra == {"t": int(t), "i": int(i)}
+        assert (level, name) == (logging.INFO, "api")
+        seen.add((int(t), int(i)))
+    assert seen == {(t, i) for t in range(8) for i in range(per_thread)}
+    # No drop report either.
+    assert not rows(logger="applogs", message__contains="dropped").exists()
+
+
+def test_rollback_on_default_keeps_the_logs(logs):
+    from django.contrib.auth.models import Group
+
+    with pytest.raises(RuntimeError):
+        with transaction.atomic(using="default"):
+            Group.objects.create(name="doomed")
+            logging.getLogger("api").error("logged inside a rolled back transaction")
+            assert logs.flush(30)  # written while the transaction is still open
+            raise RuntimeError("roll back")
+    assert not Group.objects.filter(name="doomed").exists()
+    assert rows(message="logged inside a rolled back transaction").count() == 1
+
+
+def test_atomic_on_applogs_alias_does_not_capture_writer(logs):
+    # Even a transaction on the applogs alias itself is not the writer's: its own connection.
+    with pytest.raises(RuntimeError):
+        with transaction.atomic(using="applogs"):
+            logging.getLogger("api").error("outside the applogs transaction")
+            assert logs.flush(30)
+            raise RuntimeError("roll back")
+    assert rows(message="outside the applogs transaction").count() == 1
+
+
+def test_nul_characters_and_oversized_messages(make_logger, logs):
+    logger, handler = make_logger("sanitise", max_message_size=1000)
+    logger.info("a\x00b %s", "c\x00d", extra={"nul": "x\x00y", "k\x00": 1})
+    logger.info("x" * 5000)
+    try:
+        raise ValueError("boom\x00" + "y" * 3000)
+    except ValueError:
+        logger.exception("with a big traceback")
+    assert handler.flush(30)
+
+    assert rows(message="ab cd").get().extra == {"nul": "xy", "k": 1}
+    big = rows(message__startswith="xxx").get().message
+    assert big.startswith("x" * 1000)
+    assert "[truncated by applogs: 1000 of 5000 characters kept]" in big
+    assert len(big) < 1100
+    tb = rows(message="with a big traceback").get().traceback
+    assert "truncated by applogs" in tb and "\x00" not in tb
+
+
+class Unprintable:
+    def __str__(self):
+        raise RuntimeError("no str")
+
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+
+def test_bad_records_never_poison_a_batch(make_logger, logs):
+    logger, handler = make_logger("bad", batch_size=100, flush_interval=5)
+    logger.info("before")
+    logger.info("broken %d %s", "not a number")  # wrong type and too few arguments
+    logger.info({"a": 1})  # non-string msg
+    logger.info(Unprintable())
+    logger.info("odd extra", extra={"obj": object(), "nan": float("nan"), "set": {1}, "u": Unprintable()})
+    logger.info("x", extra={"deep": {"inner": float("inf")}})
+    logger.log(999999, "custom level beyond smallint")
+    logging.getLogger("applogs.tests.bad").info("surrogate \udcff here")
+    logger.info("after")
+    assert handler.flush(30)
+
+    msgs = list(rows(logger="applogs.tests.bad").order_by("id").values_list("message", flat=True))
+    assert len(msgs) == 9
+    assert msgs[0] == "before" and msgs[-1] == "after"
+    assert msgs[1].startswith("broken %d %s [applogs: message arguments could not be applied")
+    assert msgs[2] == "{'a': 1}"
+    assert msgs[3].startswith("<unrepresentable Unprintable>")
+    odd = rows(message="odd extra").get().extra
+    assert odd["obj"].startswith("<object object")
+    assert odd["nan"] == "nan" and odd["set"] == "{1}" and odd["u"] == "<unrepresentable Unprintable>"
+    assert rows(message="x").get().extra == {"deep": "{'inner': inf}"}
+    assert rows(message="custom level beyond smallint").get().level == 32767
+    assert rows(message__startswith="surrogate").get().message == "surrogate ? here"
+    assert handler.dropped == 0
+
+
+def test_handler_kwargs_win_over_settings(settings):
+    settings.APPLOGS_BATCH_SIZE = 11
+    settings.APPLOGS_QUEUE_SIZE = 22
+    h = DBLogsHandler(batch_size=33)
+    assert (h.options.batch_size, h.options.queue_size) == (33, 22)
+    assert h.options.database == "applogs"
+
+
+def test_logging_config_kwargs():
+    from logging.config import dictConfig
+
+    dictConfig({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"dbx": {"class": "applogs.handlers.DBLogsHandler", "batch_size": 5,
+                             "spool_dir": "/tmp/applogs-x", "max_message_size": 200}},
+        "loggers": {"applogs.tests.cfg": {"handlers": ["dbx"], "propagate": False}},
+    })
+    h = logging.getLogger("applogs.tests.cfg").handlers[0]
+    assert (h.options.batch_size, h.options.spool_dir, h.options.max_message_size) == (5, "/tmp/applogs-x", 200)
+    logging.getLogger("applogs.tests.cfg").handlers = []
+
+
+def test_sql_debug_logging_routed_to_the_db_handler_does_not_loop(make_logger, logs, settings):
+    # django.db.backends at DEBUG to a DBLogsHandler: the portal's queries are logged, the
+    # writer's own work never is (it would feed itself forever).
+    handler = DBLogsHandler()
+    sql_logger = logging.getLogger("django.db.backends")
+    old = (sql_logger.level, sql_logger.handlers[:], sql_logger.propagate)
+    sql_logger.setLevel(logging.DEBUG)
+    sql_logger.handlers = [handler]
+    sql_logger.propagate = False
+    try:
+        from django.contrib.auth.models import Group
+
+        connections["default"].force_debug_cursor = True
+        try:
+            list(Group.objects.filter(name="sql-debug-probe"))
+        finally:
+            connections["default"].force_debug_cursor = False
+        logging.getLogger("api").info("some record for the writer")
+        assert handler.flush(30)
+        assert logs.flush(30)
+        first = rows(logger="django.db.backends").count()
+        # Only the one query of ours; then nothing more, however long the writer runs.
+        assert first == 1
+        assert "sql-debug-probe" in rows(logger="django.db.backends").get().message
+        for _ in range(3):
+            logging.getLogger("api").info("more work for the writer")
+            assert handler.flush(30) and logs.flush(30)
+        assert rows(logger="django.db.backends").count() == first
+    finally:
+        sql_logger.setLevel(old[0])
+        sql_logger.handlers = old[1]
+        sql_logger.propagate = old[2]
+
+
+def test_records_emitted_in_the_writer_thread_are_ignored(logs):
+    # Log from inside a writer thread, the way a driver warning would be.
+    logs.flush(30)
+    w = logs._writer
+    done = threading.Event()
+
+    def in_writer():
+        logging.getLogger("api").error("from the writer thread")
+        done.set()
+
+    # Run a function as the writer thread would: with its thread-local flag set.
+    def as_writer():
+        writer._local.is_writer = True
+        in_writer()
+
+    t = threading.Thread(target=as_writer)
+    t.start()
+    t.join()
+    assert done.is_set()
+    assert w.flush(30)
+    assert not rows(message="from the writer thread").exists()
+
+
+def test_forked_child_records_land(logs):
+    logger = logging.getLogger("api")
+    logger.info("parent before fork")
+    assert logs.flush(30)  # the parent's writer thread and connection exist now
+    token = uuid.uuid4().hex
+    pid = os.fork()
+    if pid == 0:  # child: no pytest machinery from here on
+        code = 1
+        try:
+            for i in range(100):
+                logger.info("child %s %d", token, i)
+            code = 0 if logs.flush(30) else 3
+        except BaseException:
+            code = 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    child_rows = rows(message__startswith="child %s " % token)
+    assert child_rows.count() == 100
+    assert set(child_rows.values_list("process", flat=True)) == {pid}
+    # The parent's writer still works: the child did not take its connection down.
+    logger.info("parent after fork %s", token)
+    assert logs.flush(30)
+    assert rows(message="parent after fork %s" % token).get().process == os.getpid()
+
+
+def _subprocess_env():
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["PYTHONPATH"] = str(APP_DIR) + os.pathsep + env.get("PYTHONPATH", "")
+    env["APPLOGS_TEST_DEFAULT_NAME"] = connections["default"].settings_dict["NAME"]
+    env["APPLOGS_TEST_APPLOGS_NAME"] = connections["applogs"].settings_dict["NAME"]
+    return env
+
+
+def test_management_command_last_record_lands_after_exit(logs, tmp_path):
+    token = uuid.uuid4().hex
+    code = (
+        "import logging\n"
+        "log = logging.getLogger('command')\n"
+        "for i in range(50): log.info('cmd %s %%d', i)\n"
+        "log.info('last line %s')\n" % (token, token)
+    )
+    # The process exits right after its last line: only the atexit flush can write it.
+    proc = subprocess.run([sys.executable, "-m", "django", "shell", "-c", code],
+                          cwd=str(APP_DIR), env=_subprocess_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert rows(message="last line %s" % token).count() == 1
+    assert rows(message__startswith="cmd %s " % token).count() == 50
+    assert rows(message="last line %s" % token).get().logger == "command"
+
+
+def test_extra_is_valid_json_in_the_table(logs):
+    logging.getLogger("api").info("json check", extra={"when": __import__("datetime").date(2020, 1, 2)})
+    assert logs.flush(30)
+    with connections["applogs"].cursor() as cur:
+        cur.execute("SELECT extra::text FROM applogs_logrecord WHERE message = 'json check'")
+        assert json.loads(cur.fetchone()[0]) == {"when": "datetime.date(2020, 1, 2)"}

@@ -1,0 +1,137 @@
+"""LogsDBRouter, migrations, and the management commands."""
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django.db import connections
+from django.db.utils import ConnectionRouter
+from django.utils import timezone
+
+from applogs.models import LogRecord
+
+APP_DIR = Path(__file__).resolve().parent.parent
+PORTAL = "tests.portal_router.DefaultDBRouter"
+OURS = "applogs.db_router.LogsDBRouter"
+
+
+@pytest.mark.parametrize("order", [[PORTAL, OURS], [OURS, PORTAL], [OURS]])
+def test_router_in_any_order(order):
+    router = ConnectionRouter(order)
+    assert router.db_for_read(LogRecord) == "applogs"
+    assert router.db_for_write(LogRecord) == "applogs"
+    assert router.db_for_read(Group) == "default"
+    assert router.allow_migrate("applogs", "applogs") is True
+    assert router.allow_migrate("default", "applogs") is False
+    assert router.allow_migrate("applogs", "auth") is False
+    assert router.allow_migrate("applogs", "contenttypes", model_name="contenttype") is False
+    assert router.allow_migrate("default", "auth") is True
+
+
+def test_router_follows_the_setting(settings):
+    settings.APPLOGS_DATABASE = "logs2"
+    router = ConnectionRouter([OURS])
+    assert router.db_for_write(LogRecord) == "logs2"
+    assert router.allow_migrate("logs2", "applogs") is True
+    assert router.allow_migrate("applogs", "applogs") is False
+
+
+def tables(alias):
+    with connections[alias].cursor() as cur:
+        return set(connections[alias].introspection.table_names(cur))
+
+
+@pytest.mark.django_db(databases=["default", "applogs"])
+def test_migrate_only_on_the_applogs_alias():
+    # The test databases were made by `migrate` on each alias, as the role does.
+    assert "applogs_logrecord" not in tables("default")
+    assert "auth_user" in tables("default")
+    assert tables("applogs") == {"applogs_logrecord", "django_migrations"}
+    out = StringIO()
+    call_command("migrate", "applogs", database="applogs", stdout=out, verbosity=1)
+    assert "No migrations to apply" in out.getvalue()
+    call_command("migrate", database="default", stdout=StringIO(), verbosity=0)
+    assert "applogs_logrecord" not in tables("default")
+
+
+@pytest.mark.django_db(databases=["default", "applogs"])
+def test_no_missing_migrations():
+    out = StringIO()
+    call_command("makemigrations", "applogs", check=True, dry_run=True, stdout=out)
+
+
+def make_rows(ages_in_days):
+    now = timezone.now()
+    LogRecord.objects.bulk_create([
+        LogRecord(created=now - timedelta(days=d, minutes=1), level=20, logger="purge", message="age %d" % d)
+        for d in ages_in_days
+    ])
+
+
+@pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
+def test_purge_deletes_only_old_records_in_batches():
+    make_rows([0, 1, 5, 29, 31, 40, 40, 100, 365, 400])
+    out = StringIO()
+    call_command("applogs_purge", "--older-than-days", "30", "--dry-run", stdout=out)
+    assert "Would delete 6 record(s)" in out.getvalue()
+    assert LogRecord.objects.count() == 10
+
+    out = StringIO()
+    call_command("applogs_purge", "--older-than-days", "30", "--batch-size", "4", stdout=out)
+    assert "Deleted 6 record(s)" in out.getvalue()
+    assert sorted(LogRecord.objects.values_list("message", flat=True)) == [
+        "age 0", "age 1", "age 29", "age 5"]
+
+    out = StringIO()
+    call_command("applogs_purge", "--older-than-days", "1", stdout=out)
+    assert list(LogRecord.objects.values_list("message", flat=True)) == ["age 0"]
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "x"])
+def test_purge_needs_at_least_one_day(days):
+    with pytest.raises(CommandError):
+        call_command("applogs_purge", "--older-than-days", days)
+
+
+@pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
+def test_check_ok(logs):
+    out = StringIO()
+    call_command("applogs_check", stdout=out)
+    assert "applogs: OK" in out.getvalue()
+    assert LogRecord.objects.filter(logger="applogs.check", message__startswith="applogs_check ").count() == 1
+
+
+@pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
+def test_check_fails_on_a_database_without_the_table():
+    with pytest.raises(CommandError, match="has no table applogs_logrecord"):
+        call_command("applogs_check", "--database", "default", stdout=StringIO())
+
+
+def run_check(**env_overrides):
+    env = dict(os.environ)
+    env.update(DJANGO_SETTINGS_MODULE="tests.settings",
+               PYTHONPATH=str(APP_DIR) + os.pathsep + env.get("PYTHONPATH", ""))
+    env.update(env_overrides)
+    return subprocess.run([sys.executable, "-m", "django", "applogs_check", "--timeout", "20"],
+                          cwd=str(APP_DIR), env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
+def test_check_exit_codes_as_a_process():
+    name = connections["applogs"].settings_dict["NAME"]
+    ok = run_check(APPLOGS_TEST_APPLOGS_NAME=name)
+    assert ok.returncode == 0, ok.stderr
+    assert "applogs: OK" in ok.stdout
+
+    bad_pw = run_check(APPLOGS_TEST_APPLOGS_NAME=name, APPLOGS_TEST_PGPASSWORD="wrong")
+    assert bad_pw.returncode == 1
+    assert "cannot connect to database 'applogs'" in bad_pw.stderr
+
+    no_db = run_check(APPLOGS_TEST_APPLOGS_NAME="no_such_database")
+    assert no_db.returncode == 1
+    assert "cannot connect" in no_db.stderr

@@ -1,0 +1,106 @@
+import datetime
+import io
+
+import openpyxl
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+
+from tests.models import Category, Item
+
+UTC = datetime.timezone.utc
+pytestmark = pytest.mark.django_db
+
+
+def _post_action(client, url_name, ids, select_across=False):
+    data = {"action": "export_to_xlsx", "_selected_action": [str(i) for i in ids], "index": "0"}
+    if select_across:
+        data["select_across"] = "1"
+    return client.post(reverse(url_name), data)
+
+
+def _sheet(response):
+    assert response.status_code == 200, response.content[:500]
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
+    assert "attachment" in response["Content-Disposition"]
+    body = b"".join(response.streaming_content)
+    return openpyxl.load_workbook(io.BytesIO(body)).active
+
+
+def _rows(ws):
+    return [[c.value for c in row] for row in ws.iter_rows()]
+
+
+@pytest.fixture
+def items():
+    cat = Category.objects.create(name="Tools")
+    created = datetime.datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    return [
+        Item.objects.create(name="=cmd|' /C calc'!A0", status=1, created=created, category=cat, amount="1.50"),
+        Item.objects.create(name="plain\x07bell", status=2, created=created, data={"k": [1, 2]}),
+        Item.objects.create(name="third", status=2, created=created),
+    ]
+
+
+def test_columns_from_list_display(admin_client, items):
+    ws = _sheet(_post_action(admin_client, "admin:tests_item_changelist", [items[0].pk, items[1].pk]))
+    rows = _rows(ws)
+    assert rows[0] == ["Name", "Status", "Created", "Category", "Amount", "Loud name"]
+    assert rows[1] == [
+        "=cmd|' /C calc'!A0",
+        "Open",
+        # TIME_ZONE is Europe/Moscow (UTC+3), written as a naive Excel datetime.
+        datetime.datetime(2024, 3, 1, 12, 0),
+        "Tools",
+        1.5,
+        "=CMD|' /C CALC'!A0",
+    ]
+    assert ws["A2"].data_type == "s" and ws["A2"].quotePrefix
+    assert ws["C2"].is_date
+    assert rows[2] == ["plainbell", "Closed", datetime.datetime(2024, 3, 1, 12, 0), None, 0, "PLAINBELL"]
+    assert len(rows) == 3
+
+
+def test_xlsexport_fields_and_cap(admin_client, items):
+    extra = [Item.objects.create(name="n%d" % i, created=items[0].created) for i in range(3)]
+    ids = [i.pk for i in items + extra]
+    rows = _rows(_sheet(_post_action(admin_client, "admin:tests_itemproxy_changelist", ids, select_across=True)))
+    assert rows[0] == ["ID", "Name", "Data"]
+    # xlsexport_max_rows = 3: three rows, an empty row, then the note.
+    assert [r[0] for r in rows[1:4]] == ids[:3]
+    assert rows[2][2] == '{"k": [1, 2]}'
+    assert rows[4] == [None, None, None]
+    assert rows[5][0].startswith("Export capped at 3 rows")
+    assert len(rows) == 6
+
+
+def test_not_capped_has_no_note(admin_client, items):
+    rows = _rows(_sheet(_post_action(admin_client, "admin:tests_itemproxy_changelist", [items[0].pk])))
+    assert len(rows) == 2
+
+
+def test_setting_caps_rows(admin_client, items, settings):
+    settings.XLSEXPORT_MAX_ROWS = 2
+    rows = _rows(_sheet(_post_action(admin_client, "admin:tests_item_changelist", [i.pk for i in items])))
+    assert len(rows) == 1 + 2 + 2
+    assert rows[-1][0].startswith("Export capped at 2 rows")
+
+
+def test_view_permission_is_enough(client, items):
+    user = User.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_item"))
+    client.force_login(user)
+    rows = _rows(_sheet(_post_action(client, "admin:tests_item_changelist", [items[2].pk])))
+    assert rows[1][0] == "third"
+
+
+def test_staff_without_permission_cannot_export(client, items):
+    user = User.objects.create_user("nobody", password="pw", is_staff=True)
+    client.force_login(user)
+    response = _post_action(client, "admin:tests_item_changelist", [items[2].pk])
+    assert response.status_code == 403
+
+
+def test_action_listed_on_changelist(admin_client, items):
+    response = admin_client.get(reverse("admin:tests_item_changelist"))
+    assert b"export_to_xlsx" in response.content
