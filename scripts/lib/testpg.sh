@@ -5,7 +5,8 @@
 # at once and nothing depends on the system cluster. We are usually root, and postgres refuses to run
 # as root, so the server runs as the `postgres` OS user. Exports:
 #   APPLOGS_TEST_PGHOST, APPLOGS_TEST_PGPORT, APPLOGS_TEST_PGUSER (wfm: CREATEDB, not superuser),
-#   APPLOGS_TEST_PGPASSWORD, APPLOGS_TEST_PGCTL (prefix for `stop -m fast` / `start -w`).
+#   APPLOGS_TEST_PGPASSWORD, APPLOGS_TEST_PGCTL (prefix for `stop -m fast` / `start -w`),
+#   APPLOGS_TEST_SPOOL_DIR (a spool directory inside the cluster's temp dir).
 # The cluster is stopped and removed on exit (trap), or explicitly with testpg_stop.
 
 _testpg_bindir() {
@@ -87,6 +88,8 @@ CONF
     export APPLOGS_TEST_PGPORT=$port
     export APPLOGS_TEST_PGUSER=wfm
     export APPLOGS_TEST_PGPASSWORD=$pw
+    # The writer's spool for this run (shared by the test's subprocesses, removed with the cluster).
+    export APPLOGS_TEST_SPOOL_DIR=$dir/spool
     if [ "$(id -u)" = 0 ]; then
         export APPLOGS_TEST_PGCTL="runuser -u postgres -- $bindir/pg_ctl -D $dir/data -l $dir/server.log"
     else

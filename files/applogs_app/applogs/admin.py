@@ -56,6 +56,7 @@ class LogRecordAdmin(admin.ModelAdmin):
     # "level" has choices, so its filter lists them without querying.
     list_filter = ("level", LoggerListFilter)
     search_fields = ("message", "=request_id", "=user", "=ip")
+    search_help_text = "Text in the message, or an exact request id, user or IP."
     ordering = ("-created", "-id")
     list_per_page = 100
     # Never "Show all" on a log table.

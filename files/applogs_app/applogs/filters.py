@@ -24,13 +24,22 @@ def client_ip(meta, trusted_proxies=None):
     return hops[-trusted_proxies] if len(hops) >= trusted_proxies else hops[0]
 
 
+_HttpRequest = None
+
+
 def as_http_request(obj):
     """obj if it is an HttpRequest (or wraps one, like DRF's Request), else None."""
-    from django.http import HttpRequest
+    global _HttpRequest
+    if obj is None:
+        return None
+    if _HttpRequest is None:
+        from django.http import HttpRequest  # not at import: logging is configured early
 
+        _HttpRequest = HttpRequest
+    HttpRequest = _HttpRequest
     if isinstance(obj, HttpRequest):
         return obj
-    inner = getattr(obj, "_request", None) if obj is not None else None
+    inner = getattr(obj, "_request", None)
     if isinstance(inner, HttpRequest):
         return inner
     return None

@@ -138,7 +138,7 @@ def log_list(request):
         next_query=filter_query(request.GET, after=page.next_cursor) if page.has_next else None,
         query=query,
         is_first_page=not request.GET.get("after"),
-        export_max_rows=int(conf.get("EXPORT_MAX_ROWS")),
+        export_max_rows="{:,}".format(int(conf.get("EXPORT_MAX_ROWS"))),
     )
     return render(request, "applogs/list.html", context)
 

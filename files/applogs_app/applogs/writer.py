@@ -2,10 +2,10 @@
 a bounded in-memory queue into the applogs table, in batches, on its own connection.
 
 Modelled on logging.handlers.QueueListener. Order of a row's life:
-    caller thread: DBLogsHandler.emit -> queue.put_nowait (drop counted when full)
+    caller thread: DBLogsHandler.emit -> queue.put (a drop is counted when the queue is full)
     writer thread: queue -> backlog (memory) -> COPY into applogs_logrecord
 During an outage the backlog grows up to the queue bound, then is appended to the spool file
-(JSON lines, one file per process) and replayed in order once the database answers again.
+(JSON lines, one file per process and alias) and replayed in order once the database answers again.
 Order is always: spool file, then backlog, then queue.
 """
 import atexit
@@ -129,7 +129,10 @@ def _encode(rows, on_bad_row):
 class Writer:
     def __init__(self, options):
         self.options = options
-        self.queue = queue.Queue(options.queue_size)
+        # SimpleQueue (C, lock-free for the caller) with a soft bound checked by put(): a few
+        # concurrent callers may overshoot it by one each, which is harmless.
+        self.queue = queue.SimpleQueue()
+        self.maxsize = options.queue_size
         self.backlog = []  # rows taken from the queue and not yet written; newer than the spool
         self.dropped = 0
         self.drop_lock = threading.Lock()
@@ -145,6 +148,7 @@ class Writer:
         self.spool_warned = False
         self.orphans_checked = False
         self.thread = None
+        self.stopped = False
         self.start_lock = threading.Lock()
 
     # --- caller side -------------------------------------------------------------------------
@@ -152,10 +156,10 @@ class Writer:
     def put(self, row):
         if self.thread is None:
             self._start()
-        try:
-            self.queue.put_nowait(row)
-        except queue.Full:
+        if self.queue.qsize() >= self.maxsize:
             self.count_drop()
+        else:
+            self.queue.put(row)
 
     def count_drop(self, n=1):
         with self.drop_lock:
@@ -170,17 +174,20 @@ class Writer:
 
     def shutdown(self, timeout):
         """At exit: a last write within timeout; what cannot be written goes to the spool."""
-        if self.thread is None or not self.thread.is_alive():
+        if self.thread is None:
             return True
         return self._send(_Marker(stop=True), timeout)
 
     def _send(self, marker, timeout):
         deadline = time.monotonic() + timeout
-        try:
-            self.queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
-        return marker.event.wait(max(0.0, deadline - time.monotonic())) and marker.ok
+        if self.stopped:
+            return self.queue.empty()
+        self.queue.put(marker)
+        # In slices: a writer that stopped (at exit) will never answer.
+        while not marker.event.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+            if self.stopped or time.monotonic() >= deadline:
+                return False
+        return marker.ok
 
     def _start(self):
         with self.start_lock:
@@ -194,22 +201,32 @@ class Writer:
     def _run(self):
         _local.is_writer = True
         while True:
-            items, markers = self._collect()
-            self.backlog.extend(items)
-            if self.backlog or self.spooled or self.dropped or markers:
-                # A flush retries at once; otherwise an outage waits for its backoff.
-                if markers or not self.outage or time.monotonic() >= self.retry_at:
-                    self._drain()
-            stop = any(m.stop for m in markers)
-            if self.backlog and (stop or (self.outage and len(self.backlog) >= self.options.queue_size)):
-                self._spill()
-            done = not self.outage and not self.backlog and not self.spooled
-            for m in markers:
-                m.ok = done
-                m.event.set()
-            if stop:
-                self._close()
-                return
+            try:
+                if self._step():
+                    return
+            except Exception as exc:  # a bug here must not end logging for the process
+                sys.stderr.write("applogs: writer error %r\n" % (exc,))
+                time.sleep(1)
+
+    def _step(self):
+        """One batch: collect, write (or keep), answer flush markers. True when stopped."""
+        items, markers = self._collect()
+        self.backlog.extend(items)
+        if self.backlog or self.spooled or self.dropped or markers:
+            # A flush retries at once; otherwise an outage waits for its backoff.
+            if markers or not self.outage or time.monotonic() >= self.retry_at:
+                self._drain()
+        stop = any(m.stop for m in markers)
+        if self.backlog and (stop or (self.outage and len(self.backlog) >= self.options.queue_size)):
+            self._spill()
+        done = not self.outage and not self.backlog and not self.spooled
+        for m in markers:
+            m.ok = done
+            m.event.set()
+        if stop:
+            self.stopped = True
+            self._close()
+        return stop
 
     def _collect(self):
         """Up to batch_size rows, waiting at most flush_interval after the first one; a flush
@@ -269,10 +286,10 @@ class Writer:
                 except _Outage:
                     self.count_drop(n)
                     raise
-        except _Outage as exc:
+        except Exception as exc:  # _Outage, or the spool file vanished, or worse: retry later
             if not self.outage:
                 self.outage = True
-                reason = (str(exc).strip().splitlines() or [type(exc.__cause__).__name__])[0]
+                reason = (str(exc).strip().splitlines() or [type(exc.__cause__ or exc).__name__])[0]
                 sys.stderr.write(
                     "applogs: cannot write to database %r (%s); keeping records in memory, then in %s\n"
                     % (self.options.database, reason, self.options.spool_dir))
@@ -397,6 +414,9 @@ class Writer:
     def _replay_spool(self):
         if not self.spooled:
             return
+        if not os.path.exists(self.spool_path):  # removed by hand: nothing left to replay
+            self.spooled, self.spool_offset = False, 0
+            return
         batch_size = self.options.batch_size
         with open(self.spool_path, "rb") as f:
             f.seek(self.spool_offset)
@@ -474,8 +494,9 @@ def drop_report(n):
 
 _writers = {}
 _writers_lock = threading.Lock()
-# Writers inherited over fork are kept referenced, never closed: closing the parent's connection
-# from the child would end the parent's session.
+# Writers inherited over fork. Their connections' sockets are the parent's: the child points its
+# copy of the descriptor at /dev/null, so whatever the child does with them at exit (psycopg's
+# goodbye message on deallocation) never reaches the parent's session.
 _inherited = []
 
 
@@ -505,8 +526,23 @@ def shutdown_all(timeout=None):
     return ok
 
 
+# Bumped in a forked child, so handlers know their cached writer belongs to the parent.
+generation = 0
+
+
 def _after_fork_in_child():
-    global _writers_lock
+    global _writers_lock, generation
+    generation += 1
+    for w in _writers.values():
+        if w.conn is not None:
+            try:
+                nul = os.open(os.devnull, os.O_RDWR)
+                try:
+                    os.dup2(nul, w.conn.fileno())
+                finally:
+                    os.close(nul)
+            except Exception:
+                pass
     _inherited.extend(_writers.values())
     _writers.clear()
     _writers_lock = threading.Lock()

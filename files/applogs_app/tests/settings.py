@@ -73,11 +73,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"
 
 # Small batches and a short interval so the tests exercise batching; a per-run spool directory
-# so concurrent test runs never share spool files.
+# (from testpg.sh) so concurrent test runs never share spool files.
 APPLOGS_DATABASE = "applogs"
 APPLOGS_BATCH_SIZE = 500
 APPLOGS_FLUSH_INTERVAL = 0.2
-APPLOGS_SPOOL_DIR = os.environ.get("APPLOGS_TEST_SPOOL_DIR") or tempfile.mkdtemp(prefix="applogs-test-spool-")
+APPLOGS_SPOOL_DIR = os.environ.get("APPLOGS_TEST_SPOOL_DIR") or os.path.join(
+    tempfile.gettempdir(), "applogs-test-spool")
 
 # The document's LOGGING block, with the working filter in place of F.
 LOGGING = {

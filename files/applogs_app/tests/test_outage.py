@@ -3,6 +3,7 @@ import logging
 import os
 import shlex
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -167,3 +168,31 @@ def test_orphan_spool_of_a_dead_process_is_replayed(make_logger, logs, tmp_path)
     got = list(rows(logger="applogs.tests.orphan").order_by("id").values_list("message", flat=True))
     assert got == ["orphan 0", "orphan 1", "orphan 2"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_process_that_exits_during_an_outage_loses_nothing(logs, settings):
+    # A command logs and exits while the server is down: its records go to its spool file at
+    # exit, and the next process that writes adopts and replays them, in order.
+    from tests.test_handler import APP_DIR, _subprocess_env
+
+    def command(text):
+        code = "import logging\nlog = logging.getLogger('command')\n" + text
+        proc = subprocess.run([sys.executable, "-m", "django", "shell", "-c", code],
+                              cwd=str(APP_DIR), env=_subprocess_env(), capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    pgctl("stop", "-m", "fast", "-w")
+    try:
+        down = command("for i in range(30): log.info('down %d', i)\n")
+        assert down.stderr.count("applogs: cannot write to database") == 1
+        spooled = [p for p in os.listdir(settings.APPLOGS_SPOOL_DIR) if p.endswith(".jsonl")]
+        assert len(spooled) == 1
+    finally:
+        pgctl("start", "-w")
+    close_django_connections()
+    command("log.info('back')\n")
+    got = list(rows(logger="command").order_by("id").values_list("message", flat=True))
+    assert got == ["down %d" % i for i in range(30)] + ["back"]
+    assert [p for p in os.listdir(settings.APPLOGS_SPOOL_DIR) if p.endswith(".jsonl")] == []
