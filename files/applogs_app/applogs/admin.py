@@ -6,14 +6,19 @@ from django.contrib.admin.views.main import PAGE_VAR
 from django.db.models import Q
 from django.utils.html import format_html
 from django.utils.text import Truncator
-from xlsexport.actions import export_to_xlsx
 
 from . import conf
 from .export import COLUMNS
 from .models import LogRecord
 from .paginator import NoCountPaginator
 
+try:
+    from xlsexport.actions import export_to_xlsx
+except ImportError:  # reported by the applogs.E001 system check
+    export_to_xlsx = None
+
 HANDLER_CLASS = "applogs.handlers.DBLogsHandler"
+LEVEL_COLOURS = {10: "#57606a", 20: "#0a3f73", 30: "#8a5a00", 40: "#b3141b", 50: "#7a0010"}
 
 
 def configured_loggers():
@@ -63,7 +68,7 @@ class LogRecordAdmin(admin.ModelAdmin):
     list_max_show_all = 0
     show_full_result_count = False
     paginator = NoCountPaginator
-    actions = [export_to_xlsx]
+    actions = [export_to_xlsx] if export_to_xlsx else []
     xlsexport_fields = tuple(field for _, field, _ in COLUMNS)
     readonly_fields = [f.name for f in LogRecord._meta.fields]
 
@@ -73,8 +78,9 @@ class LogRecordAdmin(admin.ModelAdmin):
 
     @admin.display(description="level", ordering="level")
     def level_badge(self, obj):
-        return format_html('<span class="applogs-level applogs-{}">{}</span>', obj.get_level_display().lower(),
-                           obj.get_level_display())
+        # Inline style: the admin pages do not load the viewer's stylesheet.
+        return format_html('<span style="color: {}; font-weight: 600">{}</span>',
+                           LEVEL_COLOURS.get(obj.level, "inherit"), obj.get_level_display())
 
     @admin.display(description="message")
     def short_message(self, obj):

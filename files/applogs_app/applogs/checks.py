@@ -6,10 +6,16 @@ def check_xlsexport_installed(app_configs=None, **kwargs):
     # Export goes through xlsexport (the install document makes it a requirement of applogs).
     if apps.is_installed("xlsexport"):
         return []
+    try:
+        import xlsexport  # noqa: F401
+    except ImportError:
+        hint = "Install it (pip install django-xlsexport) and add 'xlsexport' to INSTALLED_APPS next to 'applogs'."
+    else:
+        hint = "Add 'xlsexport' to INSTALLED_APPS next to 'applogs'."
     return [
         Error(
             "applogs requires the 'xlsexport' app, which is not in INSTALLED_APPS.",
-            hint="Install django-xlsexport and add 'xlsexport' to INSTALLED_APPS next to 'applogs'.",
+            hint=hint,
             obj="applogs",
             id="applogs.E001",
         )

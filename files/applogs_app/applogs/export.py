@@ -1,6 +1,5 @@
 """XLSX export of the viewer's filtered records (xlsexport.writer: streamed, sanitised)."""
 from django.utils import timezone
-from xlsexport.writer import xlsx_response
 
 from .models import LEVEL_CHOICES
 from .paginator import after_cursor
@@ -34,6 +33,10 @@ def capped_notice(max_rows):
 
 
 def export_response(queryset, cursor, max_rows):
+    # Imported here so a missing xlsexport is reported by the system check, not by an ImportError
+    # while the URLconf loads.
+    from xlsexport.writer import xlsx_response
+
     level_names = dict(LEVEL_CHOICES)
     fields = [field for _, field, _ in COLUMNS]
     level_index = fields.index("level")

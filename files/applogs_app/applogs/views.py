@@ -10,7 +10,8 @@ import os
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import BooleanField, Case, Q, Value, When
+from django.db.models.functions import Substr
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -27,6 +28,17 @@ LEVEL_BY_NAME = {name: number for number, name in LEVEL_CHOICES}
 # Records of one request shown on the detail page; the list filtered by request id has them all.
 RELATED_LIMIT = 200
 FILTER_PARAMS = ("level", "logger", "q", "user", "ip", "request_id", "since", "until")
+# Characters of the message a list row shows; the detail page has the rest.
+MESSAGE_HEAD = 400
+
+
+def summary_queryset():
+    """Records for lists: the head of the message only, and no traceback or extra, which can be
+    tens of kilobytes each."""
+    return LogRecord.objects.only("id", "created", "level", "logger", "user", "ip", "request_id").annotate(
+        message_head=Substr("message", 1, MESSAGE_HEAD + 1),
+        has_traceback=Case(When(traceback="", then=Value(False)), default=Value(True), output_field=BooleanField()),
+    )
 
 
 def viewer_view(view):
@@ -72,6 +84,7 @@ class LogFilterForm(forms.Form):
         """Apply the valid filters; an invalid one is reported on the form and ignored."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
+        self._show_times_in_time_zone(data)
         levels = [LEVEL_BY_NAME[name] for name in data.get("level") or ()]
         if levels:
             queryset = queryset.filter(level__in=levels)
@@ -90,6 +103,19 @@ class LogFilterForm(forms.Form):
         if data.get("until"):
             queryset = queryset.filter(created__lte=data["until"])
         return queryset
+
+
+    def _show_times_in_time_zone(self, data):
+        # "2024-01-10T09:00Z" in a shared URL is shown in the form as the portal's local time.
+        shown = {
+            name: timezone.localtime(data[name]).strftime("%Y-%m-%dT%H:%M:%S")
+            for name in ("since", "until")
+            if data.get(name)
+        }
+        if shown:
+            self.data = self.data.copy()
+            for name, value in shown.items():
+                self.data[name] = value
 
 
 def filter_query(params, **changes):
@@ -128,7 +154,7 @@ def _context(request, **extra):
 @viewer_view
 def log_list(request):
     form = LogFilterForm(request.GET)
-    queryset = form.filter(LogRecord.objects.all())
+    queryset = form.filter(summary_queryset())
     page = keyset_page(queryset, decode_cursor(request.GET.get("after")), int(conf.get("PAGE_SIZE")))
     query = filter_query(request.GET)
     context = _context(
@@ -149,7 +175,7 @@ def log_detail(request, pk):
     related = []
     if record.request_id:
         related = list(
-            LogRecord.objects.filter(request_id=record.request_id).order_by("created", "id")[: RELATED_LIMIT + 1]
+            summary_queryset().filter(request_id=record.request_id).order_by("created", "id")[: RELATED_LIMIT + 1]
         )
     context = _context(
         request,

@@ -18,7 +18,6 @@ import re
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 
 from . import conf
 
@@ -29,13 +28,11 @@ COLUMNS = (
 # Indices into a row tuple (same order as COLUMNS).
 (CREATED, LEVEL, LOGGER, MODULE, FUNC, LINENO, MESSAGE, TRACEBACK,
  IP, USER, REQUEST_ID, HOST, PROCESS, EXTRA) = range(len(COLUMNS))
-# varchar limits of the model; a longer value would fail the whole COPY.
-_LIMITS = {LOGGER: 255, MODULE: 255, FUNC: 255, IP: 64, USER: 255, REQUEST_ID: 64, HOST: 255}
 TABLE = "applogs_logrecord"
-COPY_SQL = "COPY %s (%s) FROM STDIN" % (TABLE, ", ".join('"%s"' % c for c in COLUMNS))
+COPY_COLUMNS = ("logger", "module", "func", "message", "traceback", "ip", "user", "request_id",
+                "host", "extra", "created", "level", "lineno", "process")
+COPY_SQL = "COPY %s (%s) FROM STDIN" % (TABLE, ", ".join('"%s"' % c for c in COPY_COLUMNS))
 
-# COPY text format escapes; NUL is removed (PostgreSQL rejects it in text).
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\x00": ""})
 # A JSON \u0000 escape that is not itself an escaped backslash: jsonb rejects it.
 _JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
@@ -90,37 +87,65 @@ def _json_safe_text(extra):
     return _JSON_NUL.sub(r"\1", extra) if "\\u0000" in extra else extra
 
 
-def _copy_field(value):
+def _text(value):
+    """A COPY text-format field; NUL is removed (PostgreSQL rejects it in text)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = str(value)
+    # Chained str.replace is the cheapest way to escape in CPython when nothing matches.
+    return (value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+            .replace("\t", "\\t").replace("\x00", ""))
+
+
+def _int_or_null(value, low=0, high=2147483647):
     if value is None:
         return "\\N"
-    if isinstance(value, str):
-        return value.translate(_COPY_ESCAPES)
-    return str(value)
+    value = int(value)
+    return str(value) if low <= value <= high else "\\N"
 
 
-def _encode_row(row):
-    fields = list(row)
-    fields[CREATED] = datetime.fromtimestamp(float(row[CREATED]), timezone.utc).isoformat()
-    fields[LEVEL] = min(max(int(row[LEVEL]), 0), 32767)
-    for i, limit in _LIMITS.items():
-        v = fields[i]
-        if v is None:
-            fields[i] = ""
-        elif len(v) > limit:
-            fields[i] = v[:limit]
-    for i in (LINENO, PROCESS):
-        v = fields[i]
-        fields[i] = v if v is None or 0 <= v <= 2147483647 else None
-    fields[EXTRA] = _json_safe_text(row[EXTRA] or "{}")
-    return "\t".join(_copy_field(v) for v in fields) + "\n"
+class _Timestamps:
+    """ISO timestamps of record times; the formatted second is reused across a batch."""
+
+    def __init__(self):
+        self.second = None
+        self.prefix = ""
+
+    def format(self, created):
+        created = float(created)
+        second = int(created)
+        if second != self.second:
+            self.second = second
+            self.prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        return "%s.%06d+00" % (self.prefix, min(int((created - second) * 1000000 + 0.5), 999999))
+
+
+def _encode_row(row, stamps):
+    (created, level, logger, module, func, lineno, message, tb, ip, user, request_id, host,
+     process, extra) = row
+    # COPY_COLUMNS order: the text columns first, so the common row (nothing to escape) is
+    # checked and joined with a few C-level string operations.
+    texts = "\t".join((logger[:255], module[:255], func[:255], message, tb, ip[:64], user[:255],
+                       request_id[:64], host[:255], extra or "{}"))
+    if (texts.count("\t") != 9 or "\\" in texts or "\n" in texts or "\r" in texts
+            or "\x00" in texts):
+        texts = "\t".join((
+            _text(logger[:255]), _text(module[:255]), _text(func[:255]), _text(message), _text(tb),
+            _text(ip[:64]), _text(user[:255]), _text(request_id[:64]), _text(host[:255]),
+            _text(_json_safe_text(extra or "{}"))))
+    return "%s\t%s\t%d\t%s\t%s\n" % (
+        texts, stamps.format(created), min(max(int(level), 0), 32767),
+        _int_or_null(lineno), _int_or_null(process))
 
 
 def _encode(rows, on_bad_row):
     """The COPY text-format payload of rows, as UTF-8 bytes (lone surrogates replaced)."""
     out = []
+    stamps = _Timestamps()
     for row in rows:
         try:
-            out.append(_encode_row(row))
+            out.append(_encode_row(row, stamps))
         except Exception:
             on_bad_row()  # e.g. a damaged spool line: dropped and counted, the batch goes on
     return "".join(out).encode("utf-8", "replace")
@@ -133,6 +158,8 @@ class Writer:
         # concurrent callers may overshoot it by one each, which is harmless.
         self.queue = queue.SimpleQueue()
         self.maxsize = options.queue_size
+        # Set by callers when a full batch is waiting, and by flush(): see _collect().
+        self.wakeup = threading.Event()
         self.backlog = []  # rows taken from the queue and not yet written; newer than the spool
         self.dropped = 0
         self.drop_lock = threading.Lock()
@@ -156,10 +183,14 @@ class Writer:
     def put(self, row):
         if self.thread is None:
             self._start()
-        if self.queue.qsize() >= self.maxsize:
+        q = self.queue
+        n = q.qsize()
+        if n >= self.maxsize:
             self.count_drop()
-        else:
-            self.queue.put(row)
+            return
+        q.put(row)
+        if n + 1 >= self.options.batch_size and not self.wakeup.is_set():
+            self.wakeup.set()
 
     def count_drop(self, n=1):
         with self.drop_lock:
@@ -183,6 +214,7 @@ class Writer:
         if self.stopped:
             return self.queue.empty()
         self.queue.put(marker)
+        self.wakeup.set()
         # In slices: a writer that stopped (at exit) will never answer.
         while not marker.event.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
             if self.stopped or time.monotonic() >= deadline:
@@ -230,7 +262,8 @@ class Writer:
 
     def _collect(self):
         """Up to batch_size rows, waiting at most flush_interval after the first one; a flush
-        marker ends the batch early."""
+        marker ends the batch early. The writer sleeps on `wakeup` rather than on the queue, so
+        callers do not wake it (and hand it the GIL) once per record."""
         items, markers = [], []
         if self.outage:
             timeout = max(0.05, self.retry_at - time.monotonic())
@@ -244,24 +277,29 @@ class Writer:
             return items, markers
         deadline = time.monotonic() + self.options.flush_interval
         batch_size = self.options.batch_size
+        get = self.queue.get_nowait
         while True:
             if isinstance(item, _Marker):
                 markers.append(item)
-                break
+                return items, markers
             items.append(item)
             if len(items) >= batch_size:
-                break
+                return items, markers
             try:
-                item = self.queue.get_nowait()
+                item = get()
+                continue
             except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = self.queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-        return items, markers
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return items, markers
+            self.wakeup.clear()
+            if self.queue.empty():
+                self.wakeup.wait(remaining)
+            try:
+                item = get()
+            except queue.Empty:
+                return items, markers
 
     def _drain(self):
         """Write spool, then backlog, then the drop report; enter or leave outage mode."""

@@ -12,7 +12,7 @@ from django.core.management.base import SystemCheckError
 from applogs.admin import LogRecordAdmin, configured_loggers
 from applogs.checks import check_xlsexport_installed
 
-from .viewer_support import BASE, QueryLog, make, page_ids, record, user_with_view_permission, viewer_db
+from .viewer_support import BASE, QueryLog, make, record, user_with_view_permission, viewer_db
 
 pytestmark = viewer_db
 CHANGELIST = "/admin/applogs/logrecord/"
@@ -143,3 +143,48 @@ def test_check_fails_without_xlsexport(settings):
     assert "'xlsexport'" in errors[0].msg and "INSTALLED_APPS" in errors[0].msg
     with pytest.raises(SystemCheckError, match="applogs requires the 'xlsexport' app"):
         call_command("check")
+
+
+def test_changelist_escapes(admin_client):
+    make(record(id=1, message="<script>alert(1)</script>", logger="<img src=x onerror=alert(2)>",
+                user="<svg onload=alert(3)>"))
+    for url in (CHANGELIST, "/admin/applogs/logrecord/1/change/"):
+        content = admin_client.get(url).content.decode()
+        assert "<script>alert(1)" not in content and "<img src=x" not in content and "<svg onload" not in content
+        assert "&lt;script&gt;alert(1)" in content
+
+
+SCRIPT_WITHOUT_XLSEXPORT = """
+import sys
+
+# As if django-xlsexport were not installed: importing it fails.
+sys.modules["xlsexport"] = None
+import django
+from django.conf import settings
+import tests.settings as base
+options = {k: getattr(base, k) for k in dir(base) if k.isupper()}
+options["INSTALLED_APPS"] = [a for a in base.INSTALLED_APPS if a != "xlsexport"]
+settings.configure(**options)
+django.setup()
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+try:
+    call_command("check")
+except SystemCheckError as error:
+    print(error)
+    sys.exit(3)
+"""
+
+
+def test_check_without_the_package(tmp_path):
+    """Not even installed: the check says what to do, instead of an ImportError at startup."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", SCRIPT_WITHOUT_XLSEXPORT], capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=120)
+    # 3: the check failed; an ImportError during setup would exit with 1 and a traceback.
+    assert result.returncode == 3, result.stderr
+    assert "applogs.E001" in result.stdout
+    assert "pip install django-xlsexport" in result.stdout

@@ -3,7 +3,6 @@ import datetime
 import io
 
 import openpyxl
-import pytest
 
 from .viewer_support import (  # noqa: F401 (fixtures)
     BASE,

@@ -53,12 +53,15 @@ def test_record_lands_with_its_fields(logs):
 
 
 def test_created_is_the_record_time_not_insert_time(logs):
-    record = logging.LogRecord("api", logging.INFO, __file__, 1, "old one", (), None)
-    record.created = 1000000000.25  # 2001-09-09 01:46:40.25 UTC
-    logs.handle(record)
+    from datetime import datetime, timezone
+
+    for name, created in (("old one", 1000000000.25), ("precise", 1700000000.123456)):
+        record = logging.LogRecord("api", logging.INFO, __file__, 1, name, (), None)
+        record.created = created
+        logs.handle(record)
     assert logs.flush(30)
-    row = rows(message="old one").get()
-    assert row.created.timestamp() == 1000000000.25
+    assert rows(message="old one").get().created == datetime(2001, 9, 9, 1, 46, 40, 250000, timezone.utc)
+    assert rows(message="precise").get().created == datetime(2023, 11, 14, 22, 13, 20, 123456, timezone.utc)
 
 
 def test_rows_land_only_in_the_applogs_database(logs):
@@ -285,11 +288,10 @@ def test_forked_child_records_land(logs):
             for i in range(100):
                 logger.info("child %s %d", token, i)
             code = 0 if logs.flush(30) else 3
-            # What interpreter exit would do: deallocate the inherited writer and its connection.
-            import gc
-
-            writer._inherited.clear()
-            gc.collect()
+            # What interpreter exit may do when it deallocates the inherited connection.
+            for inherited in writer._inherited:
+                if inherited.conn is not None:
+                    inherited.conn.close()
         except BaseException:
             code = 2
         finally:
@@ -339,3 +341,15 @@ def test_extra_is_valid_json_in_the_table(logs):
     with connections["applogs"].cursor() as cur:
         cur.execute("SELECT extra::text FROM applogs_logrecord WHERE message = 'json check'")
         assert json.loads(cur.fetchone()[0]) == {"when": "datetime.date(2020, 1, 2)"}
+
+
+def test_copy_special_characters_round_trip(make_logger, logs):
+    logger, handler = make_logger("esc\tname")
+    tricky = "tab\there back\\slash \\N new\nline cr\r end \\t literal"
+    logger.info(tricky, extra={"path": "C:\\temp\\new", "q": 'say "hi"\t'})
+    logger.info("plain")
+    assert handler.flush(30)
+    row = rows(message=tricky).get()
+    assert row.logger == "applogs.tests.esc\tname"
+    assert row.extra == {"path": "C:\\temp\\new", "q": 'say "hi"\t'}
+    assert rows(message="plain").get().extra == {}

@@ -196,3 +196,37 @@ def test_process_that_exits_during_an_outage_loses_nothing(logs, settings):
     got = list(rows(logger="command").order_by("id").values_list("message", flat=True))
     assert got == ["down %d" % i for i in range(30)] + ["back"]
     assert [p for p in os.listdir(settings.APPLOGS_SPOOL_DIR) if p.endswith(".jsonl")] == []
+
+
+def test_unwritable_spool_counts_drops_and_reports_them(make_logger, logs, tmp_path, capfd):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    logger, handler = make_logger("nospool", queue_size=5, spool_dir=str(blocker / "spool"))
+    logger.info("ns warmup")
+    assert handler.flush(30)
+    with connections["applogs"].cursor() as cur:
+        cur.execute("ALTER TABLE applogs_logrecord RENAME TO applogs_logrecord_away")
+    try:
+        for chunk in range(5):
+            for i in range(4):
+                logger.info("ns %d", chunk * 4 + i)
+            assert handler.flush(30) is False
+        dropped = handler.dropped
+        assert dropped > 0
+    finally:
+        with connections["applogs"].cursor() as cur:
+            cur.execute("ALTER TABLE applogs_logrecord_away RENAME TO applogs_logrecord")
+    assert handler.flush(30)
+    err = capfd.readouterr().err
+    assert err.count("cannot write the spool file") == 1, err
+    written = rows(logger="applogs.tests.nospool").exclude(message="ns warmup").count()
+    assert written + dropped == 20
+    report = rows(logger="applogs", level=logging.WARNING).get()
+    assert report.message.startswith("applogs: %d log record(s) were dropped" % dropped)
+
+
+def test_unknown_database_alias_never_raises_into_the_caller(make_logger, logs, tmp_path, capfd):
+    logger, handler = make_logger("noalias", database="no_such_alias", spool_dir=str(tmp_path))
+    logger.error("goes nowhere yet")  # must not raise
+    assert handler.flush(10) is False
+    assert "cannot write to database 'no_such_alias'" in capfd.readouterr().err

@@ -143,6 +143,9 @@ def test_since_until_in_portal_time_zone(viewer, settings):
     content = viewer.get(LIST).content.decode()
     assert "2024-01-10 13:00:01" in content
     assert "Europe/Moscow" in content
+    # The form shows an explicit offset in the portal's time zone; links keep the query as given.
+    response = viewer.get(LIST, {"since": "2024-01-10T09:00:00+00:00"})
+    assert 'name="since" value="2024-01-10T12:00:00"' in response.content.decode()
     response = viewer.get(LIST, {"since": "yesterday"})
     assert page_ids(response) == [4, 3, 2, 1]
     assert "filter ignored" in response.content.decode()
@@ -314,3 +317,14 @@ def test_pages_are_self_contained(viewer):
         assert "<style>" in content and ".lvl-error" in content
         assert "<script" not in content
         assert "http://" not in content and "https://" not in content
+
+
+def test_list_reads_only_the_head_of_big_records(viewer):
+    make(record(id=1, message="m" * 20000, traceback="t" * 20000, extra={"big": "e" * 20000}))
+    with QueryLog() as queries:
+        response = viewer.get(LIST)
+    content = response.content.decode()
+    assert "m" * 399 + "…" in content and "m" * 401 not in content
+    assert "[traceback]" in content
+    assert "e" * 100 not in content
+    assert len(queries.sql("applogs")) == 1
