@@ -38,7 +38,12 @@ def user_of(request):
         return UNKNOWN
     _resolving.active = True
     try:
-        user = getattr(request, "user", None)
+        # A user already loaded (sync or async auth) is used as is: no query, which an async
+        # view could not run here anyway.
+        d = getattr(request, "__dict__", {})
+        user = d.get("_cached_user") or d.get("_acached_user")
+        if user is None:
+            user = getattr(request, "user", None)
         if user is None or not getattr(user, "is_authenticated", False):
             return UNKNOWN
         get_username = getattr(user, "get_username", None)

@@ -39,12 +39,21 @@ class LogRecord(models.Model):
             # Keyset pagination of the viewer: newest first, ties broken by id.
             models.Index(fields=["created", "id"], name="applogs_created_id"),
             models.Index(fields=["level", "created", "id"], name="applogs_level_created"),
-            models.Index(fields=["logger", "created", "id"], name="applogs_logger_created"),
+            # A logger and its children (logger = 'x' OR logger LIKE 'x.%'): pattern ops so the
+            # prefix can use the index under any collation (migration 0002, docs/benchmarks.md).
+            models.Index(
+                fields=["logger", "created", "id"],
+                name="applogs_logger_prefix",
+                opclasses=["varchar_pattern_ops", "timestamptz_ops", "int8_ops"],
+            ),
             models.Index(
                 fields=["request_id"],
                 name="applogs_request_id",
                 condition=~models.Q(request_id=""),
             ),
+            # Text search (message__icontains) has a trigram GIN index on UPPER(message), created by
+            # migration 0003 in SQL: declaring it here would need OpClass, which only works with
+            # django.contrib.postgres in the portal's INSTALLED_APPS.
         ]
 
     def __str__(self):

@@ -168,8 +168,8 @@ class Writer:
         self.outage = False
         self.retry_at = 0.0
         self.retry_delay = _RETRY_MIN
-        self.spool_path = os.path.join(
-            options.spool_dir, "applogs-%s-%d.jsonl" % (options.database, os.getpid()))
+        self.spool_prefix = spool_prefix(options)
+        self.spool_path = os.path.join(options.spool_dir, "%s-%d.jsonl" % (self.spool_prefix, os.getpid()))
         self.spool_offset = 0  # bytes of the spool file already written to the database
         self.spooled = False  # the spool file has rows not yet written
         self.spool_warned = False
@@ -481,16 +481,16 @@ class Writer:
     def _adopt_orphans(self):
         """Take over the spool files of processes that died during an outage."""
         self.orphans_checked = True
-        pattern = os.path.join(self.options.spool_dir, "applogs-%s-*.jsonl" % self.options.database)
-        own = re.compile(r"applogs-%s-(\d+)(?:\.\d+)*\.jsonl$" % re.escape(self.options.database))
+        pattern = os.path.join(self.options.spool_dir, "%s-*.jsonl" % glob.escape(self.spool_prefix))
+        own = re.compile(r"^%s-(\d+)(?:\.\d+)*\.jsonl$" % re.escape(self.spool_prefix))
         n = 0
         for path in sorted(glob.glob(pattern)):
             m = own.search(os.path.basename(path))
             if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
                 continue
             n += 1
-            claimed = os.path.join(self.options.spool_dir, "applogs-%s-%d.%d.%d.jsonl" % (
-                self.options.database, os.getpid(), int(time.time()), n))
+            claimed = os.path.join(self.options.spool_dir, "%s-%d.%d.%d.jsonl" % (
+                self.spool_prefix, os.getpid(), int(time.time()), n))
             try:
                 os.rename(path, claimed)  # atomic: only one live process wins
             except OSError:
@@ -508,6 +508,18 @@ class Writer:
             raise
         finally:
             self.spool_path, self.spool_offset, self.spooled = saved
+
+
+def spool_prefix(options):
+    """applogs-<alias>-<digest of the database's host, port and name>: several portals may share
+    a spool directory, and a dead process's records must only be replayed into its own database."""
+    import hashlib
+
+    from django.conf import settings
+
+    db = settings.DATABASES.get(options.database, {})
+    where = "%s:%s/%s" % (db.get("HOST", ""), db.get("PORT", ""), db.get("NAME", ""))
+    return "applogs-%s-%s" % (options.database, hashlib.sha1(where.encode("utf-8", "replace")).hexdigest()[:10])
 
 
 def _pid_alive(pid):

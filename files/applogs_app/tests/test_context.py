@@ -285,3 +285,33 @@ def test_real_user_from_auth():
     request = factory.get("/x")
     request.user = user
     assert filtered(request=request).user == "kuznetsov"
+
+
+def test_async_view_user_already_loaded_by_auser():
+    # In an async view request.user would need a query (not allowed there); a user that
+    # request.auser() already loaded is used instead.
+    async def run():
+        async def view(request):
+            request._acached_user = NamedUser("async-user")
+            return HttpResponse(filtered().user)
+
+        return await RequestContextMiddleware(view)(factory.get("/x"))
+
+    assert asyncio.run(run()).content == b"async-user"
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_async_view_with_an_unloaded_lazy_user_gets_dashes_not_an_error():
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    async def run():
+        async def view(request):
+            return HttpResponse(filtered().user)
+
+        request = factory.get("/x")
+        SessionMiddleware(lambda r: None).process_request(request)
+        AuthenticationMiddleware(lambda r: None).process_request(request)
+        return await RequestContextMiddleware(view)(request)
+
+    assert asyncio.run(run()).content == b"--"

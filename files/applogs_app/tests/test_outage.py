@@ -38,7 +38,8 @@ def test_server_stopped_then_back_loses_nothing_and_keeps_order(make_logger, log
     logger, handler = make_logger("outage", queue_size=50, batch_size=10, spool_dir=str(tmp_path))
     logger.info("seq 0")
     assert handler.flush(30)  # connected
-    spool = os.path.join(str(tmp_path), "applogs-applogs-%d.jsonl" % os.getpid())
+    spool = handler._writer.spool_path
+    assert os.path.dirname(spool) == str(tmp_path)
 
     pgctl("stop", "-m", "fast", "-w")
     try:
@@ -149,13 +150,16 @@ def test_orphan_spool_of_a_dead_process_is_replayed(make_logger, logs, tmp_path)
     import json
     import time
 
-    from applogs.writer import COLUMNS
+    from applogs.writer import COLUMNS, Options, spool_prefix
 
     # A process that died during an outage left its spool file behind (pid 2**22+1 never exists
     # on Linux's default pid_max... but check, to be safe).
     dead = 4194305
     assert not os.path.exists("/proc/%d" % dead)
-    path = tmp_path / ("applogs-applogs-%d.jsonl" % dead)
+    path = tmp_path / ("%s-%d.jsonl" % (spool_prefix(Options(spool_dir=str(tmp_path))), dead))
+    # Another portal's spool (same alias, other database) in the same directory is left alone.
+    other = tmp_path / ("applogs-applogs-0123456789-%d.jsonl" % dead)
+    other.write_text("[]\n")
     with open(str(path), "w") as f:
         for i in range(3):
             row = [time.time(), 20, "applogs.tests.orphan", "m", "f", 1, "orphan %d" % i, "",
@@ -167,7 +171,7 @@ def test_orphan_spool_of_a_dead_process_is_replayed(make_logger, logs, tmp_path)
     assert handler.flush(30)
     got = list(rows(logger="applogs.tests.orphan").order_by("id").values_list("message", flat=True))
     assert got == ["orphan 0", "orphan 1", "orphan 2"]
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [other]
 
 
 def test_process_that_exits_during_an_outage_loses_nothing(logs, settings):
