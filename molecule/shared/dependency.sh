@@ -2,11 +2,12 @@
 # Molecule's dependency step, offline: Galaxy is not reachable, the collections the role and the
 # scenarios use come with the `ansible` package. Fail early, naming any that is missing.
 set -euo pipefail
-missing=0
-for c in community.docker community.postgresql community.general ansible.posix; do
-    if ! ansible-galaxy collection list "$c" 2>/dev/null | grep -q "^$c "; then
-        echo "missing collection: $c (pip install -r requirements-dev.txt)" >&2
-        missing=1
-    fi
-done
-exit "$missing"
+ansible-galaxy collection list --format json 2>/dev/null | python3 -c '
+import json, sys
+found = {name for path in json.load(sys.stdin).values() for name in path}
+need = ["community.docker", "community.postgresql", "community.general", "ansible.posix"]
+missing = [c for c in need if c not in found]
+for c in missing:
+    print("missing collection: %s (pip install -r requirements-dev.txt)" % c, file=sys.stderr)
+sys.exit(1 if missing else 0)
+'

@@ -275,6 +275,8 @@ def test_records_emitted_in_the_writer_thread_are_ignored(logs):
     assert not rows(message="from the writer thread").exists()
 
 
+# Python 3.12+ warns about forking a threaded process; prefork servers do exactly that.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 def test_forked_child_records_land(logs):
     logger = logging.getLogger("api")
     logger.info("parent before fork")
