@@ -1,13 +1,15 @@
 """(a) Caller-thread cost of logger.info() per call.
 
-Three loggers, one handler each: logging.NullHandler (the floor: the cost of logging itself),
-applogs.handlers.DBLogsHandler, and the peer django_db_logger.db_log_handler.DatabaseLogHandler
-(an INSERT per record, on the default database, as the peer is meant to be used). Each call is
-timed on its own with perf_counter_ns; the three run in rounds, the order rotating each round, so
-machine noise hits all of them alike. Between batches the DBLogsHandler's writer is flushed
+Four loggers, one handler each: logging.NullHandler (the floor: the cost of logging itself),
+applogs.handlers.DBLogsHandler bare, the same with the RequestContextFilter (as the role
+configures the `db` handler in a portal; outside a request here), and the peer
+django_db_logger.db_log_handler.DatabaseLogHandler (an INSERT per record, on the default database,
+as the peer is meant to be used). Each call is timed on its own with perf_counter_ns; the subjects
+run in rounds, the order rotating each round, so machine noise hits all of them alike. The targets
+are judged on the bare DBLogsHandler. Between batches the DBLogsHandler writers are flushed
 (untimed): a batch is kept below the queue bound so the measured path is the normal one (enqueue),
-not the queue-full drop path. The writer thread runs concurrently with the timed calls and competes
-for the GIL, which is part of the real cost.
+not the queue-full drop path. The writer thread runs concurrently with the timed calls and
+competes for the GIL, which is part of the real cost.
 
     python -m bench.handler_caller            # BENCH_CALLER_ROUNDS, BENCH_CALLER_N, BENCH_CALLER_PEER_N
 """
@@ -75,10 +77,16 @@ def main():
         lg.propagate = False
         return lg
 
+    from applogs.filters import RequestContextFilter
+
     applogs_handler = DBLogsHandler()
+    # As the role configures it in a portal: the `db` handler with the RequestContextFilter.
+    filtered = DBLogsHandler()
+    filtered.addFilter(RequestContextFilter())
     subjects = {
         "null": (make("null", logging.NullHandler()), N),
         "applogs": (make("applogs", applogs_handler), N),
+        "applogs+filter": (make("applogs_filter", filtered), N),
         "django-db-logger": (make("peer", DatabaseLogHandler()), PEER_N),
     }
     samples = {k: [] for k in subjects}
@@ -88,12 +96,14 @@ def main():
     for name, (lg, n) in subjects.items():
         run_batch(lg, min(n, 200), [])
     flush_applogs(applogs_handler)
+    flush_applogs(filtered)
 
     overhead = timer_overhead()
     names = list(subjects)
     t_start = time.time()
     for r in range(ROUNDS):
-        order = names[r % 3:] + names[:r % 3]
+        k = r % len(names)
+        order = names[k:] + names[:k]
         for name in order:
             lg, n = subjects[name]
             s = []
@@ -103,11 +113,12 @@ def main():
             per_round_p50[name].append(common.median(s) / 1000)
             # Untimed: let the writer commit, for every subject alike.
             flush_applogs(applogs_handler)
+            flush_applogs(filtered)
         print(f"handler_caller: round {r + 1}/{ROUNDS}: "
               + ", ".join(f"{k} p50 {per_round_p50[k][-1]:.2f} us" for k in names), flush=True)
     elapsed = time.time() - t_start
 
-    expected = (ROUNDS * N + min(N, 200))
+    expected = 2 * (ROUNDS * N + min(N, 200))
     stored = LogRecord.objects.count()
     result = {"rounds": ROUNDS, "calls_per_batch": {k: v[1] for k, v in subjects.items()},
               "timer_overhead_ns": overhead, "elapsed_s": round(elapsed, 1),

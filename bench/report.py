@@ -18,12 +18,49 @@ def verdict(ok):
     return "**met**" if ok else "**not met**"
 
 
+def verdicts(a, b, c):
+    rows = []
+    if a:
+        s = a["subjects"]["applogs"]
+        rows.append(f"| #2 caller p50 ≤ 10 µs | DBLogsHandler p50 {s['p50_us']:.2f} µs (NullHandler "
+                    f"{a['subjects']['null']['p50_us']:.2f} µs) | {verdict(a['target_p50_le_10us'])} |")
+        rows.append(f"| #2 caller ≥ 50× cheaper than django-db-logger | {a['ratio_peer_over_applogs_p50']:.0f}× at p50 "
+                    f"({a['subjects']['django-db-logger']['p50_us']:.0f} µs vs {s['p50_us']:.2f} µs) | "
+                    f"{verdict(a['target_50x_cheaper'])} |")
+    if b:
+        med = b["median"]
+        text = f"{med['as migrated']['ratio']:.0%} of raw COPY with the table as migrated"
+        if "without trigram index" in med:
+            w = med["without trigram index"]
+            text += (f"; {w['ratio']:.0%} without the trigram index of 0003 "
+                     f"({verdict(w['ratio'] >= 0.5).replace('**', '')} there)")
+        rows.append(f"| #2 sustained ingest ≥ 50% of raw COPY | {text} | {verdict(b['target_ge_50pct_of_copy'])} "
+                    f"(see (b)) |")
+    if c:
+        viewer = {k: v for k, v in c["scenarios"].items() if v["kind"] == "viewer" and "(extra" not in k}
+        met = [k for k, v in viewer.items() if v["target_met"]]
+        worst = max(viewer.items(), key=lambda kv: kv[1]["median_ms"])
+        est = max(v["cpu_median_ms"] + v["sql_median_ms"] for v in viewer.values())
+        rows.append(f"| #5 every viewer page ≤ 50 ms median | {len(met)} of {len(viewer)} pages; worst "
+                    f"{worst[0]} {worst[1]['median_ms']:.0f} ms; CPU + SQL (an idle machine's estimate) at most "
+                    f"{est:.0f} ms | "
+                    f"{verdict(c['all_viewer_pages_met'])} |")
+        r = c.get("admin_ratios", {})
+        if r:
+            rows.append("| #5 admin changelist vs django-db-logger (no target) | "
+                        + ", ".join(f"{k}: {v:.0f}× faster" for k, v in r.items()) + " | – |")
+    return rows
+
+
 def main():
     dataset = os.environ.get("BENCH_DATASET", "rows10000000")
     out = []
     a = load("handler_caller")
     if a:
         m = a["machine"]
+        out.append(f"Run of {a['finished_at'][:10]} at commit {m.get('git', '?')} (plus the working tree), "
+                   f"data set {dataset}.")
+        out.append("")
         out.append(f"Machine: {m.get('cpu', '?')}, {m.get('cpus')} cores, {m.get('mem_gib')} GiB; Python "
                    f"{m.get('python')}, Django {m.get('django')}, PostgreSQL {m.get('postgresql')}, "
                    f"django-db-logger {m.get('django_db_logger')}, django-applogs {m.get('django_applogs')}; "
@@ -38,6 +75,7 @@ def main():
         out.append("|---|---:|---:|---:|---:|---:|")
         for name, s in a["subjects"].items():
             label = {"null": "logging.NullHandler (floor)", "applogs": "applogs DBLogsHandler",
+                     "applogs+filter": "applogs DBLogsHandler + RequestContextFilter (as in a portal)",
                      "django-db-logger": "django-db-logger DatabaseLogHandler"}[name]
             out.append(f"| {label} | {s['calls']} | {s['p50_us']:.2f} | {s['p95_us']:.2f} | {s['p99_us']:.2f} | "
                        f"{s['round_p50_min_us']:.2f}–{s['round_p50_max_us']:.2f} |")
@@ -107,7 +145,24 @@ def main():
                 out.extend(s["plan"])
                 out.append("```")
         out.append("</details>")
-    print("\n".join(out))
+    results = "\n".join(out)
+    v = "\n".join(verdicts(a, b, c))
+    print("| target (issue) | measured (median) | verdict |\n|---|---|---|\n" + v + "\n")
+    print(results)
+    doc = os.path.join(common.ROOT, "docs", "benchmarks.md")
+    if os.environ.get("BENCH_UPDATE_DOC") == "1" and os.path.exists(doc):
+        # Replace the generated blocks of docs/benchmarks.md; the prose around them is written by hand.
+        with open(doc, encoding="utf-8") as f:
+            text = f.read()
+        for name, body in (("verdicts", v), ("results", results)):
+            begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+            if begin in text and end in text:
+                head, rest = text.split(begin, 1)
+                _, tail = rest.split(end, 1)
+                text = head + begin + "\n" + body + "\n" + end + tail
+        with open(doc, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"report: updated {os.path.relpath(doc, common.ROOT)}", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,7 @@
 import datetime
 import decimal
 import io
+import tempfile
 import tracemalloc
 import zipfile
 
@@ -31,7 +32,7 @@ def _write(headers, rows, **kwargs):
 def test_formula_like_text_is_stored_as_text(payload):
     buf = _write(["h"], [[payload]])
     cell = _load(buf)["A2"]
-    # XML parsers turn a literal CR into LF; the cell is still text.
+    # CR is stored as LF (what XML parsers made of a literal CR anyway); the cell is still text.
     assert cell.value == payload.replace("\r", "\n")
     assert cell.data_type == "s"
     # Quote prefix: Excel/LibreOffice keep it text even when the cell is edited.
@@ -50,6 +51,31 @@ def test_illegal_characters_removed():
     cell = _load(_write(["h"], [["a\x00b\x01c\x0bd\x1fe\tf\ng"]]))["A2"]
     # Tab and newline are legal inside a cell and stay.
     assert cell.value == "abcde\tf\ng"
+
+
+def test_carriage_returns_read_back_as_line_feeds():
+    # Not XlsxWriter's _x000D_ escape, which openpyxl and pandas would show literally.
+    cell = _load(_write(["h"], [["one\r\ntwo\rthree"]]))["A2"]
+    assert cell.value == "one\ntwo\nthree"
+
+
+def test_sheet_title_made_valid():
+    ws = _load(_write(["h"], [[1]], title="Logs [a/b]: *what?* " + "x" * 40))
+    assert ws.title.startswith("Logs  a b    what   xxx")
+    assert not set(ws.title) & set("[]:*?/\\")
+    assert len(ws.title) == 31
+
+
+def test_temporary_files_removed_when_rows_fail(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def rows():
+        yield ["fine"]
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        _write(["h"], rows())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_long_text_cut_to_cell_limit():
@@ -111,7 +137,7 @@ def test_response_streams_a_file():
 
 
 def test_memory_does_not_grow_with_rows():
-    """Write-only mode with inline strings: the peak is about the same for 2,000 and 20,000 rows."""
+    """constant_memory mode with inline strings: the peak is about the same for 2,000 and 20,000 rows."""
 
     def peak(count):
         rows = (["message number %d with some text" % i, i, timezone.now()] for i in range(count))

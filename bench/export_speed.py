@@ -1,0 +1,251 @@
+"""XLSX export speed: the viewer's 15-column sheet of N log rows (default 100,000), built by
+
+- ``openpyxl``:   openpyxl write-only mode, cells typed/styled exactly as xlsexport 1.0 did it;
+- ``xlsxwriter``: XlsxWriter with constant_memory (inline strings, one row in memory),
+                  strings_to_formulas/strings_to_urls/strings_to_numbers off, explicit write_* calls;
+- ``xlsexport``:  whatever ``xlsexport.writer.write_xlsx`` is now (the shipped code path, sanitising
+                  included), for comparison with the two raw candidates.
+
+The rows come from bench/datagen.py (the benchmark's deterministic log rows: messages of 40 B to
+8 kB, tracebacks, JSON extra) shaped as applogs.export yields them, and are built in memory before
+the clock starts, so only the workbook is timed. Each run is a fresh subprocess, so its peak RSS
+(VmHWM, reset after the rows are built) is its own; a separate run per candidate measures the
+tracemalloc peak (slower, not timed). The workbook goes to a temporary file on disk, as in
+xlsx_response.
+
+    .venv/django52/bin/python bench/export_speed.py                 # 100,000 rows, 3 runs each
+    .venv/django52/bin/python bench/export_speed.py --rows 20000 --runs 5 openpyxl xlsxwriter
+
+Needs Django, openpyxl, XlsxWriter and files/xlsexport_app importable (the test virtualenvs have
+them). Prints a table of medians and the ratio to openpyxl; nothing is written to docs/.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CANDIDATES = ("openpyxl", "xlsxwriter", "xlsexport")
+HEADERS = ["ID", "Time", "Level", "Logger", "Message", "User", "IP", "Request id", "Host", "Process",
+           "Module", "Function", "Line", "Traceback", "Extra"]
+WIDTHS = [10, 20, 9, 22, 80, 16, 15, 34, 14, 8, 16, 16, 6, 60, 40]
+LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _unescape(s):
+    return (s.replace("\\t", "\t").replace("\\n", "\n").replace("\\r", "\r").replace("\\\\", "\\"))
+
+
+def build_rows(n):
+    """Rows in applogs.export's column order and Python types (aware datetimes, dict extra)."""
+    sys.path.insert(0, ROOT)
+    from bench.datagen import generate
+
+    utc = datetime.timezone.utc
+    rows = []
+    for i, r in enumerate(generate(n), start=1):
+        (created, level, logger, module, func, lineno, message, traceback, ip, user, rid, host, proc,
+         extra) = r
+        created = datetime.datetime.strptime(created[:-3], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=utc)
+        if i % 997 == 0:
+            message = "=HYPERLINK(\"http://evil.example\",\"x\") " + message  # a few risky cells
+        rows.append([i, created, LEVELS[int(level)], logger, _unescape(message), user, ip, rid, host,
+                     int(proc), module, func, int(lineno), _unescape(traceback), json.loads(extra)])
+    return rows
+
+
+def setup_django():
+    sys.path.insert(0, os.path.join(ROOT, "files", "xlsexport_app"))
+    from django.conf import settings
+
+    settings.configure(USE_TZ=True, TIME_ZONE="Europe/Moscow", INSTALLED_APPS=[])
+    import django
+
+    django.setup()
+
+
+# --- candidate 1: openpyxl write-only, as xlsexport 1.0 (same typing, styles and sanitising) -------
+def write_openpyxl(path, rows):
+    from django.utils import timezone
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    tz = timezone.get_current_timezone()
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title="Log records")
+    for i, w in enumerate(WIDTHS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+
+    def cell(value, bold=False):
+        if isinstance(value, datetime.datetime):
+            c = WriteOnlyCell(ws, value=timezone.make_naive(value, tz))
+            c.number_format = "yyyy-mm-dd hh:mm:ss"
+            return c
+        if isinstance(value, dict):
+            value = json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+        if isinstance(value, str):
+            value = ILLEGAL_CHARACTERS_RE.sub("", value)[:32767]
+            risky = value.startswith(FORMULA_PREFIXES)
+            if not (risky or bold):
+                return value
+            c = WriteOnlyCell(ws, value=value)
+            c.data_type = "s"
+            if risky:
+                c.quotePrefix = True
+            if bold:
+                c.font = Font(bold=True)
+            return c
+        return value
+
+    ws.freeze_panes = "A2"
+    ws.append([cell(h, bold=True) for h in HEADERS])
+    for row in rows:
+        ws.append([cell(v) for v in row])
+    wb.save(path)
+
+
+# --- candidate 2: XlsxWriter constant_memory ---------------------------------------------------------
+def write_xlsxwriter(path, rows):
+    import re
+
+    import xlsxwriter
+    from django.utils import timezone
+
+    illegal = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+    tz = timezone.get_current_timezone()
+    wb = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
+                                    "strings_to_urls": False, "strings_to_numbers": False})
+    ws = wb.add_worksheet("Log records")
+    bold = wb.add_format({"bold": True})
+    quoted = wb.add_format({"quote_prefix": True})
+    dt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    for i, w in enumerate(WIDTHS):
+        ws.set_column(i, i, w)
+    ws.freeze_panes(1, 0)
+    for c, h in enumerate(HEADERS):
+        ws.write_string(0, c, h, bold)
+    write_string, write_number, write_datetime = ws.write_string, ws.write_number, ws.write_datetime
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, datetime.datetime):
+                write_datetime(r, c, timezone.make_naive(value, tz), dt)
+                continue
+            if isinstance(value, dict):
+                value = json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+            if isinstance(value, str):
+                value = illegal.sub("", value)[:32767]
+                write_string(r, c, value, quoted if value.startswith(FORMULA_PREFIXES) else None)
+            else:
+                write_number(r, c, value)
+    wb.close()
+
+
+# --- candidate 3: the shipped xlsexport.writer -------------------------------------------------------
+def write_xlsexport(path, rows):
+    from xlsexport.writer import write_xlsx
+
+    with open(path, "wb") as fh:
+        write_xlsx(fh, HEADERS, rows, title="Log records", column_widths=WIDTHS)
+
+
+WRITERS = {"openpyxl": write_openpyxl, "xlsxwriter": write_xlsxwriter, "xlsexport": write_xlsexport}
+
+
+def _status(field):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def one_run(candidate, n, mode):
+    """Child process: build the rows, then write one workbook; print a JSON result line."""
+    setup_django()
+    rows = build_rows(n)
+    writer = WRITERS[candidate]
+    with tempfile.TemporaryDirectory(prefix="export-speed.") as tmp:
+        path = os.path.join(tmp, "out.xlsx")
+        base_rss = _status("VmRSS")
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:  # reset VmHWM to the current RSS
+                fh.write("5")
+        except OSError:
+            pass
+        if mode == "trace":
+            tracemalloc.start()
+            writer(path, rows)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            result = {"tracemalloc_peak": peak}
+        else:
+            t0 = time.perf_counter()
+            cpu0 = time.process_time()
+            writer(path, rows)
+            result = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0,
+                      "rss_growth": _status("VmHWM") - base_rss, "bytes": os.path.getsize(path)}
+        print(json.dumps(result))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("candidates", nargs="*", help="any of %s (default: all)" % ", ".join(CANDIDATES))
+    ap.add_argument("--rows", type=int, default=100000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", default="time", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        one_run(args.one, args.rows, args.mode)
+        return
+    args.candidates = args.candidates or list(CANDIDATES)
+    unknown = set(args.candidates) - set(CANDIDATES)
+    if unknown:
+        ap.error("unknown candidates: %s" % ", ".join(sorted(unknown)))
+
+    def child(candidate, mode):
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", candidate,
+                              "--rows", str(args.rows), "--mode", mode],
+                             check=True, stdout=subprocess.PIPE, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    print("rows=%d runs=%d loadavg=%s python=%s" % (args.rows, args.runs, os.getloadavg(), sys.version.split()[0]))
+    results = {}
+    # Interleave the candidates so a burst of load from elsewhere hits all of them alike.
+    for run in range(args.runs):
+        for candidate in args.candidates:
+            r = child(candidate, "time")
+            results.setdefault(candidate, []).append(r)
+            print("  run %d %-10s %6.2f s wall  %6.2f s cpu" % (run + 1, candidate, r["seconds"], r["cpu_seconds"]),
+                  flush=True)
+    traced = {c: child(c, "trace")["tracemalloc_peak"] for c in args.candidates}
+    base = statistics.median(r["seconds"] for r in results.get("openpyxl", [])) if "openpyxl" in results else None
+    print()
+    print("| candidate | median wall s | median CPU s | rows/s | ratio vs openpyxl | peak RSS growth MiB | "
+          "tracemalloc peak MiB | file MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in args.candidates:
+        rs = results[c]
+        wall = statistics.median(r["seconds"] for r in rs)
+        cpu = statistics.median(r["cpu_seconds"] for r in rs)
+        rss = statistics.median(r["rss_growth"] for r in rs) / 2**20
+        print("| %s | %.2f | %.2f | %.0f | %s | %.1f | %.2f | %.1f |" % (
+            c, wall, cpu, args.rows / wall, "%.2fx faster" % (base / wall) if base else "-", rss,
+            traced[c] / 2**20, rs[0]["bytes"] / 2**20))
+
+
+if __name__ == "__main__":
+    main()
