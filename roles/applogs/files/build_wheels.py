@@ -64,11 +64,15 @@ def main(argv):
             if rc:
                 sys.stderr.write(out)
                 sys.exit("pip download failed for %s" % " ".join(reqs))
+    # Only what was asked for: a reused cache may hold wheels of requirements dropped since.
+    wanted = local | {norm(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in reqs}
     found = {}
     for path in glob.glob(os.path.join(wheel_dir, "*.whl")):
         fname = os.path.basename(path)
         name, version = fname.split("-")[:2]
         name = norm(name)
+        if name not in wanted:
+            continue
         if name not in found or vkey(version) > vkey(found[name]["version"]):
             found[name] = {"version": version, "file": path, "local": name in local}
     json.dump(found, sys.stdout, sort_keys=True)
