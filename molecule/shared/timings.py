@@ -3,15 +3,17 @@
 
     molecule test -s default 2>&1 | python3 molecule/shared/timings.py LOG
 
-Molecule prints `<scenario> ➜ <action>: Executing` when an action starts and `... Executed: ...`
+Molecule prints `<scenario> ➜ <action>: Executing` (`[<scenario> > <action>] Executing` without colour)
+when an action starts and `... Executed: ...`
 when it ends; this prints a table of those durations at the end (and appends it to LOG).
 """
 import re
 import sys
 import time
 
-START = re.compile(r'(\S+) \u279c (\S+): Executing')
-END = re.compile(r'(\S+) \u279c (\S+): Executed: (\w+)')
+# `default ➜ converge: Executing` (colour) or `[default > converge] Executing` (NO_COLOR)
+START = re.compile(r'\[?(\S+) (?:\u279c|>) ([a-z_]+)\]?:? Executing')
+END = re.compile(r'\[?(\S+) (?:\u279c|>) ([a-z_]+)\]?:? Executed: (\w+)')
 ANSI = re.compile(r'\x1b\[[0-9;]*m')
 
 

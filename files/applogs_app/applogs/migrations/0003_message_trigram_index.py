@@ -6,8 +6,9 @@
 # (created, id) index for common terms (about 10 ms).
 #
 # Costs, measured on the benchmark machine: the index is about 30% of the table's size (880 MB for
-# 10 million rows) and raw COPY into the table is about 3x slower with it; the handler's sustained
-# ingest goes from about 21,000 to about 11,000 rows/s per process.
+# 10 million rows); raw COPY into the table is 4-7x slower with it, and the handler's sustained
+# ingest per process 2-3x slower (about 12,000 instead of 20,000-33,000 rows/s). It is a migration
+# of its own so that it can be left out if that trade-off is judged wrong.
 #
 # Plain SQL, not an AddIndex: the index is on an expression with an operator class, which Django
 # can declare only through django.contrib.postgres's OpClass, and that works only with
