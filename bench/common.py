@@ -44,7 +44,7 @@ def machine():
                     break
         with open("/proc/meminfo") as f:
             info["mem_gib"] = round(int(f.readline().split()[1]) / 1024 / 1024)
-        info["loadavg_start"] = os.getloadavg()
+        info["loadavg_start"] = os.getloadavg()  # taken when the results are saved, i.e. at the end
     except OSError:
         pass
     try:

@@ -64,7 +64,7 @@ def main():
         out.append(f"Machine: {m.get('cpu', '?')}, {m.get('cpus')} cores, {m.get('mem_gib')} GiB; Python "
                    f"{m.get('python')}, Django {m.get('django')}, PostgreSQL {m.get('postgresql')}, "
                    f"django-db-logger {m.get('django_db_logger')}, django-applogs {m.get('django_applogs')}; "
-                   f"load average at start {tuple(round(x, 1) for x in m.get('loadavg_start', ()))}.")
+                   f"load average 1/5/15 min at the end of (a) {tuple(round(x, 1) for x in m.get('loadavg_start', ()))}.")
         out.append("")
         out.append(f"### (a) Caller-thread cost of `logger.info()` ({a['finished_at']})")
         out.append("")
@@ -91,7 +91,8 @@ def main():
     if b:
         med = b["median"]
         variants = b["variants"]
-        out.append(f"### (b) Sustained ingest ({b['finished_at']})")
+        la = tuple(round(x, 1) for x in b["machine"].get("loadavg_start", ()))
+        out.append(f"### (b) Sustained ingest ({b['finished_at']}, load average 1/5/15 min at its end {la})")
         out.append("")
         out.append(f"{b['rows']:,} records per repetition, median of {b['reps']} repetitions; writer defaults: queue "
                    f"{b['queue_size']}, batch {b['batch_size']}, flush interval {b['flush_interval']} s. "
@@ -118,7 +119,8 @@ def main():
         out.append("")
     c = load(f"viewer-{dataset}")
     if c:
-        out.append(f"### (c) Viewer and admin on {c['rows_loaded']:,} rows ({c['finished_at']})")
+        la = tuple(round(x, 1) for x in c["machine"].get("loadavg_start", ()))
+        out.append(f"### (c) Viewer and admin on {c['rows_loaded']:,} rows ({c['finished_at']}, load average 1/5/15 min at its end {la})")
         out.append("")
         out.append(f"Server time per request through the test Client (whole Django stack, logged-in superuser), "
                    f"median of {c['reps']} (peer admin: {c['peer_reps']}); page size {c['page_size']} "
