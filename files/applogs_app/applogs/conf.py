@@ -10,7 +10,7 @@ DEFAULTS = {
     # Alias in settings.DATABASES that holds the applogs tables.
     "DATABASE": "applogs",
     # Rows per INSERT/COPY and the longest a record waits in memory before it is written (seconds).
-    "BATCH_SIZE": 500,
+    "BATCH_SIZE": 5000,
     "FLUSH_INTERVAL": 1.0,
     # Records held in memory; past it the writer spills to the spool (outage) or counts drops.
     "QUEUE_SIZE": 10000,
