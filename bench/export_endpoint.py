@@ -76,19 +76,11 @@ def load(n, db_name):
 
 def read_only(max_rows):
     """The rows export_response would write, without the workbook (same query and loop)."""
-    from applogs import export
-    from applogs.models import LEVEL_CHOICES, LogRecord
+    from applogs.export import export_rows
+    from applogs.models import LogRecord
 
-    fields = [field for _, field, _ in export.COLUMNS]
-    level_names = dict(LEVEL_CHOICES)
-    level_index = fields.index("level")
-    queryset = LogRecord.objects.order_by("-created", "-id").values_list(*fields)
-    count = 0
-    for row in queryset[: max_rows + 1].iterator(chunk_size=export.ITERATOR_CHUNK_SIZE):
-        row = list(row)
-        row[level_index] = level_names.get(row[level_index], row[level_index])
-        count += 1
-    return count
+    rows, _ = export_rows(LogRecord.objects.all(), None, max_rows)
+    return sum(1 for _ in rows)
 
 
 def full_export(max_rows):

@@ -22,7 +22,6 @@ COLUMNS = [
     ("Traceback", "traceback", 60),
     ("Extra", "extra", 40),
 ]
-ITERATOR_CHUNK_SIZE = 2000
 
 
 def capped_notice(max_rows):
@@ -32,32 +31,34 @@ def capped_notice(max_rows):
     )
 
 
-def export_response(queryset, cursor, max_rows):
-    # Imported here so a missing xlsexport is reported by the system check, not by an ImportError
-    # while the URLconf loads.
-    from xlsexport.writer import xlsx_response
+def export_rows(queryset, cursor, max_rows):
+    """The rows of the export (at most ``max_rows``, newest first) and the state that tells
+    afterwards whether the set was capped."""
+    from xlsexport.actions import capped_rows
 
     level_names = dict(LEVEL_CHOICES)
     fields = [field for _, field, _ in COLUMNS]
     level_index = fields.index("level")
     queryset = after_cursor(queryset, cursor).order_by("-created", "-id").values_list(*fields)
-    state = {"capped": False}
 
-    def rows():
-        # One row past the cap says whether the set was capped, without COUNT(*). iterator()
-        # reads through a server-side cursor in chunks, so memory stays flat.
-        for index, row in enumerate(queryset[: max_rows + 1].iterator(chunk_size=ITERATOR_CHUNK_SIZE)):
-            if index == max_rows:
-                state["capped"] = True
-                break
-            row = list(row)
-            row[level_index] = level_names.get(row[level_index], row[level_index])
-            yield row
+    def convert(row):
+        row = list(row)
+        row[level_index] = level_names.get(row[level_index], row[level_index])
+        return row
 
+    return capped_rows(queryset, max_rows, convert)
+
+
+def export_response(queryset, cursor, max_rows):
+    # Imported here so a missing xlsexport is reported by the system check, not by an ImportError
+    # while the URLconf loads.
+    from xlsexport.writer import xlsx_response
+
+    rows, state = export_rows(queryset, cursor, max_rows)
     filename = "applogs-%s.xlsx" % timezone.localtime().strftime("%Y%m%d-%H%M%S")
     return xlsx_response(
         [header for header, _, _ in COLUMNS],
-        rows(),
+        rows,
         filename,
         title="Log records",
         notice=lambda: capped_notice(max_rows) if state["capped"] else None,

@@ -52,20 +52,26 @@ def _column_value(name, obj, modeladmin):
     return value
 
 
-def export_rows(queryset, fields, modeladmin, max_rows):
-    """Yield at most ``max_rows`` rows; ``state['capped']`` tells afterwards whether more existed."""
+def capped_rows(queryset, max_rows, convert):
+    """Yield ``convert(item)`` for at most ``max_rows`` items of ``queryset``; ``state['capped']``
+    tells afterwards whether more existed. Shared by every export (admin action, applogs viewer)."""
     state = {"capped": False}
 
     def rows():
         # One row past the cap tells whether the set was capped without a COUNT(*).
         # iterator() keeps memory flat (server-side cursor on PostgreSQL).
-        for index, obj in enumerate(queryset[: max_rows + 1].iterator(chunk_size=ITERATOR_CHUNK_SIZE)):
+        for index, item in enumerate(queryset[: max_rows + 1].iterator(chunk_size=ITERATOR_CHUNK_SIZE)):
             if index == max_rows:
                 state["capped"] = True
                 break
-            yield [_column_value(name, obj, modeladmin) for name in fields]
+            yield convert(item)
 
     return rows(), state
+
+
+def export_rows(queryset, fields, modeladmin, max_rows):
+    """Yield at most ``max_rows`` rows; ``state['capped']`` tells afterwards whether more existed."""
+    return capped_rows(queryset, max_rows, lambda obj: [_column_value(name, obj, modeladmin) for name in fields])
 
 
 def capped_notice(max_rows):
