@@ -45,6 +45,8 @@ applogs_build_minbase() {
     fi
     local mirror rootfs t0=$SECONDS
     mirror="$(applogs_debian_mirror)" || return 1
+    # What an interrupted debootstrap left behind (we hold the build lock, so nobody else uses it).
+    rm -rf "/var/tmp/applogs-rootfs-$suite".*
     rootfs="$(mktemp -d "/var/tmp/applogs-rootfs-$suite.XXXXXX")"
     echo "images.sh: debootstrap $suite (minbase) ..." >&2
     if ! debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1; then
@@ -84,11 +86,16 @@ applogs_build_image() {
     echo "images.sh: $name built ($((SECONDS - t0)) s)" >&2
 }
 
+# One build at a time on this machine (a test run and the demo, or two checkouts, may start together):
+# the second waits and then finds the image up to date.
 applogs_build_images() {
-    local suite
-    for suite in "$@"; do
-        applogs_build_image "$suite" || return 1
-    done
+    (
+        flock 9
+        local suite
+        for suite in "$@"; do
+            applogs_build_image "$suite" || exit 1
+        done
+    ) 9>"${APPLOGS_IMAGES_LOCK:-/var/lock/applogs-images.lock}"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # A private, throwaway PostgreSQL cluster for the app tests (source this file, then call testpg_start).
 #
-# Each run gets its own data directory and a free port on 127.0.0.1, so several test runs can go on
-# at once and nothing depends on the system cluster. We are usually root, and postgres refuses to run
+# Each run gets its own data directory and a free port on 127.0.0.1 (or TESTPG_PORT when set), so
+# several test runs can go on at once and nothing depends on the system cluster. We are usually root, and postgres refuses to run
 # as root, so the server runs as the `postgres` OS user. Exports:
 #   APPLOGS_TEST_PGHOST, APPLOGS_TEST_PGPORT, APPLOGS_TEST_PGUSER (wfm: CREATEDB, not superuser),
 #   APPLOGS_TEST_PGPASSWORD, APPLOGS_TEST_PGCTL (prefix for `stop -m fast` / `start -w`),
@@ -59,7 +59,7 @@ testpg_start() {
 
     local attempt
     for attempt in 1 2 3 4 5; do
-        port=$(_testpg_free_port)
+        port=${TESTPG_PORT:-$(_testpg_free_port)}
         cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
