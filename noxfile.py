@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import nox
 
@@ -79,15 +80,21 @@ def _cells():
 @nox.session(python=False)
 def wheels(session):
     """Build both apps as py3-none-any wheels with the controller's Python, as the role does."""
-    shutil.rmtree(WHEELS, ignore_errors=True)
-    for app in APPS:
-        session.run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", WHEELS,
-                    os.path.join(ROOT, "files", app + "_app"), external=True)
-    built = sorted(os.listdir(WHEELS))
+    os.makedirs(WHEELS, exist_ok=True)
+    # Built aside and moved in, so a run that is installing them meanwhile sees whole files.
+    with tempfile.TemporaryDirectory(dir=WHEELS) as tmp:
+        for app in APPS:
+            session.run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp,
+                        os.path.join(ROOT, "files", app + "_app"), external=True)
+        built = sorted(os.listdir(tmp))
+        for name in built:
+            if not name.endswith("-py3-none-any.whl"):
+                session.error("%s is not a pure-Python py3-none-any wheel" % name)
+            os.replace(os.path.join(tmp, name), os.path.join(WHEELS, name))
+    for old in os.listdir(WHEELS):
+        if old.endswith(".whl") and old not in built:
+            os.remove(os.path.join(WHEELS, old))
     session.log("built %s" % ", ".join(built))
-    for name in built:
-        if not name.endswith("-py3-none-any.whl"):
-            session.error("%s is not a pure-Python py3-none-any wheel" % name)
 
 
 def _wheel(app):
@@ -106,7 +113,10 @@ def tests(session, django):
     # Newest pip the interpreter can run (21.3.x on 3.6), as a portal's virtualenv has. Named
     # explicitly: the pip that 3.6's venv bundles does not skip releases that need a newer Python.
     session.install("-q", "--upgrade", PIP.get(session.python, "pip"))
-    session.install("-q", _wheel("xlsexport"), _wheel("applogs") + "[test]", *DJANGO_PINS[django])
+    wheels = [_wheel("xlsexport"), _wheel("applogs")]
+    session.install("-q", wheels[0], wheels[1] + "[test]", *DJANGO_PINS[django])
+    # The same version number may have been installed from an older build.
+    session.install("-q", "--force-reinstall", "--no-deps", *wheels)
 
     # One PostgreSQL server for every cell of a run; each cell has its own databases (and spool),
     # so cells can run side by side.

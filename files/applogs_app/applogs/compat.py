@@ -5,7 +5,7 @@ Importing this module imports no models and reads no settings: the handler and t
 built while Django configures logging.
 """
 import asyncio
-
+import sys
 import threading
 
 import django
@@ -157,3 +157,8 @@ def index(fields, name, opclasses=(), condition=None):
             kwargs["condition"] = condition
         return models.Index(fields=list(fields), name=name, **kwargs)
     return models.Index(fields=list(fields), name=name)
+
+
+# Request context in async views: Django 3.1+ has them, and a task-local context needs Python 3.7+
+# (on 3.6 the context is per thread, so async requests served at once could see each other's).
+ASYNC_CONTEXT = DJANGO >= (3, 1) and sys.version_info >= (3, 7)
