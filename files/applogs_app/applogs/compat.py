@@ -93,6 +93,8 @@ else:
 # The "view" permission exists from Django 2.1 on; before, applogs declares view_logrecord itself
 # (models.LogRecord.Meta) so the viewer's permission check means the same everywhere.
 HAS_VIEW_PERMISSION = DJANGO >= (2, 1)
+# Django 2.1+ looks for the admin's actions, search form and pagination templates per model.
+ADMIN_MODEL_TEMPLATES = DJANGO >= (2, 1)
 # The admin changelist's ?p= page number is 0-based before Django 3.1, 1-based since.
 ADMIN_FIRST_PAGE = 1 if DJANGO >= (3, 1) else 0
 
