@@ -17,7 +17,8 @@ def _load(path):
 
 def main(argv):
     out = argv[1]
-    stacks = sorted(os.listdir(out), key=lambda name: [int(x) for x in name.replace("django", "").replace("-py", ".").split(".")])
+    stacks = [name for name in os.listdir(out) if os.path.isdir(os.path.join(out, name))]
+    stacks.sort(key=lambda name: [int(x) for x in name.replace("django", "").replace("-py", ".").split(".")])
     print("| stack | (a) applogs p50 / p95 µs | + filter p50 µs | NullHandler p50 µs | django-db-logger p50 µs "
           "| peer / applogs p50 | (b) ingest rows/s | raw COPY rows/s | ingest / COPY | rows landed |")
     print("|---|---|---|---|---|---|---|---|---|---|")
