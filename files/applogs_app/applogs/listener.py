@@ -224,10 +224,8 @@ class Writer:
             ok = self._drain()
         else:
             ok = False
-        if self.dropped and not self.warned_drops:
-            self.warned_drops = True
-            _say("dropping records: %s" % (
-                self.spool.error or "the spool reached APPLOGS_SPOOL_MAX_BYTES or the free-disk floor"))
+        if self.dropped:
+            self._warn_drops()
         if stop:
             ok = self._finish(ok)
         with self.cond:
@@ -286,6 +284,16 @@ class Writer:
                 n -= len(self.backlog)
                 self._write_backlog()
             if self.overflow:
+                # The queue is older than the tail: first all of it (during an overflow nothing
+                # is added to it), then the tail.
+                while True:
+                    with self.lock:
+                        n = self.count
+                    if not n:
+                        break
+                    self._check_deadline()
+                    self.backlog = self._take(min(n, self.batch_size))
+                    self._write_backlog()
                 self._catch_up()
             self._report()
         except Exception as exc:  # Outage, or a spool file that cannot be read: retry later
@@ -360,9 +368,17 @@ class Writer:
                     self.tail = None
                 self.overflow = False
 
+    def _warn_drops(self):
+        if not self.warned_drops:
+            self.warned_drops = True
+            _say("dropping records: %s" % (
+                self.spool.error or "the spool reached APPLOGS_SPOOL_MAX_BYTES or the free-disk floor"))
+
     def _report(self):
         with self.lock:
             dropped, self.dropped = self.dropped, 0
+        if dropped:
+            self._warn_drops()
         skipped, self.skipped = self.skipped, 0
         if not (dropped or skipped):
             return

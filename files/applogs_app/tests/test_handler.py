@@ -350,3 +350,39 @@ def test_copy_special_characters_round_trip(make_logger, logs):
     assert row.logger == "applogs.tests.esc\tname"
     assert row.extra == {"path": "C:\\temp\\new", "q": 'say "hi"\t'}
     assert rows(message="plain").get().extra == {}
+
+
+def test_unpaced_burst_of_200000_records_lands_completely_in_order(make_logger, logs, tmp_path):
+    # Far more than the memory queue holds, logged as fast as the caller can: what does not fit
+    # goes through the spool, and everything lands, in order, with nothing dropped.
+    n = 200000
+    logger, handler = make_logger("burst", batch_size=5000, spool_dir=str(tmp_path))
+    for i in range(n):
+        logger.info("seq %d", i)
+    assert handler.dropped == 0
+    assert handler.flush(600)
+    got = rows(logger="applogs.tests.burst").order_by("id").values_list("message", flat=True)
+    assert [int(m[4:]) for m in got.iterator()] == list(range(n))
+    assert not rows(logger="applogs").exists()  # no drop report
+    assert [p for p in os.listdir(str(tmp_path)) if p.endswith(".jsonl")] == []
+
+
+def test_column_limits_are_the_models(logs):
+    from applogs import rows as row_type
+
+    for name, limit in row_type.LIMITS.items():
+        assert LogRecord._meta.get_field(name).max_length == limit
+    assert [f.name for f in LogRecord._meta.concrete_fields if f.name != "id"] == list(row_type.COLUMNS)
+
+
+def test_extra_is_bounded_like_the_message(make_logger, logs):
+    logger, handler = make_logger("bigextra", max_message_size=1000)
+    logger.info("big extra", extra={"blob": "z" * 5000, "n": 1})
+    logger.info("small extra", extra={"n": 2})
+    assert handler.flush(30)
+    extra = rows(message="big extra").get().extra
+    assert list(extra) == ["applogs_truncated"]
+    assert extra["applogs_truncated"].startswith('{"')
+    assert "[truncated by applogs: 1000 of " in extra["applogs_truncated"]
+    assert len(extra["applogs_truncated"]) < 1100
+    assert rows(message="small extra").get().extra == {"n": 2}
