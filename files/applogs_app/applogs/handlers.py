@@ -148,6 +148,7 @@ class DBLogsHandler(logging.Handler):
             tb = (tb + "\n" if tb else "") + record.stack_info
         if tb:
             tb = _truncate(tb, limit)
+        extra = extra_json(record)
         ip = getattr(record, "ip", None)
         user = getattr(record, "user", None)
         request_id = getattr(record, "request_id", None)
@@ -172,7 +173,7 @@ class DBLogsHandler(logging.Handler):
             str(request_id or ""),
             _hostname(),
             record.process,
-            truncate_extra(extra_json(record), limit),
+            extra if extra is None or len(extra) <= limit else truncate_extra(extra, limit),
         )
 
     def flush(self, timeout=None):

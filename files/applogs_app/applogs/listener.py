@@ -98,6 +98,8 @@ class Writer:
         self.options = options
         self.pid = os.getpid()
         self.batch_size = options.batch_size
+        self.max_rows = options.queue_size
+        self.max_chars = options.queue_bytes
         # Caller side, under lock: the memory queue, its size, and the overflow switch.
         self.lock = threading.Lock()
         self.items = collections.deque()
@@ -135,10 +137,11 @@ class Writer:
         """Queue a row; never blocks for longer than one buffered append to the spool."""
         if self.thread is None:
             self._start()
-        size = rows.size(row)
+        # rows.size(), inlined: this is the caller's path.
+        size = len(row[6]) + len(row[7]) + len(row[13] or "") + rows.ROW_OVERHEAD
         with self.lock:
             if not self.overflow:
-                if self.count < self.options.queue_size and self.chars + size <= self.options.queue_bytes:
+                if self.count < self.max_rows and self.chars + size <= self.max_chars:
                     self.items.append(row)
                     self.count += 1
                     self.chars += size

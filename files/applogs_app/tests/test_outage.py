@@ -175,6 +175,21 @@ def test_full_queue_overflows_to_the_spool_in_order(make_logger, logs, tmp_path)
     assert not rows(logger="applogs").exists()
 
 
+def test_memory_queue_is_bounded_in_characters_too(make_logger, logs, tmp_path):
+    # Large records fill the queue's character bound long before its record bound.
+    logger, handler = make_logger("qbytes", queue_size=10000, queue_bytes=65536, batch_size=1,
+                                  spool_dir=str(tmp_path))
+    logger.info("seq 0")
+    assert handler.flush(30)
+    with hold_table_lock():
+        for i in range(1, 41):
+            logger.info("%s seq %d", "q" * 10000, i)
+        assert len(spool_rows(tmp_path)) >= 40 - 6 - 2  # 65536 characters, what the writer holds
+    assert handler.flush(30)
+    assert [int(m.rsplit(" ", 1)[1]) for m in
+            rows(logger="applogs.tests.qbytes").order_by("id").values_list("message", flat=True)] == list(range(41))
+
+
 class hold_table_lock:
     """The applogs table locked by another session while the block runs."""
 
