@@ -525,14 +525,23 @@ def test_partial_write_then_outage_replays_without_duplicates(make_logger, logs,
 
 
 def test_exit_with_the_database_host_unreachable_spools_everything(logs, tmp_path):
-    # A host that never answers (a blackhole address): connecting takes the connect timeout,
-    # which is below the exit timeout, so at exit every record is in the spool's head file.
+    # A server that accepts the connection and never says a word (a listening socket nobody
+    # serves): connecting takes the connect timeout, which is below the exit timeout, so at exit
+    # every record is in the spool's head file.
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
     spool = tmp_path / "spool"
-    proc = run_command(
-        "from django.db import connections\n"
-        "connections['applogs'].settings_dict['HOST'] = '10.255.255.1'\n"
-        "for i in range(50): log.info('unreachable %d', i)\n",
-        env={"APPLOGS_TEST_SPOOL_DIR": str(spool)})
-    assert "cannot write to database 'applogs'" in proc.stderr
+    try:
+        proc = run_command(
+            "from django.db import connections\n"
+            "connections['applogs'].settings_dict.update(HOST='127.0.0.1', PORT=%d)\n"
+            "for i in range(50): log.info('unreachable %%d', i)\n" % silent.getsockname()[1],
+            env={"APPLOGS_TEST_SPOOL_DIR": str(spool)})
+    finally:
+        silent.close()
+    assert "failed: timeout expired" in proc.stderr, proc.stderr
     assert "not written at exit" not in proc.stderr
     assert [r[6] for r in spool_rows(spool)] == ["unreachable %d" % i for i in range(50)]
