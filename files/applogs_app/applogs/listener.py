@@ -456,6 +456,8 @@ def all_writers():
 
 def shutdown_all(timeout=None):
     """Flush every writer (bounded), spool what cannot be written, close connections."""
+    if os.getpid() != _pid:
+        _forked()  # a child that never logged: its writers are the parent's, nothing to wait for
     ok = True
     for w in all_writers():
         t = w.options.exit_timeout if timeout is None else timeout
