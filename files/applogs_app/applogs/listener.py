@@ -421,6 +421,7 @@ class Writer:
 _writers = {}
 _writers_lock = threading.Lock()
 _pid = os.getpid()
+# Writers of the parent process, in a forked child: never used, kept from being deallocated.
 _inherited = []
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from django.db import connections, transaction
 
-from applogs import writer
 from applogs.handlers import DBLogsHandler
 from applogs.models import LogRecord
 
