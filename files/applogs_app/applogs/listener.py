@@ -320,9 +320,12 @@ class Writer:
             popleft = self.items.popleft
             batch = [popleft() for _ in range(n)]
             self.count -= n
+            if not self.count:  # the usual case: the batch is all there was
+                self.chars = 0
+                return batch
         size = sum(map(rows.size, batch))
         with self.lock:
-            self.chars -= size
+            self.chars = max(0, self.chars - size) if self.count else 0
         return batch
 
     def _write_backlog(self):

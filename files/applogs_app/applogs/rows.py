@@ -118,7 +118,8 @@ def _encode_row(row, stamps):
             _text(_json_safe_text(extra or "{}"))))
     return "%s\t%s\t%d\t%s\t%s\n" % (
         texts, stamps.format(created), min(max(int(level), 0), 32767),
-        _int_or_null(lineno), _int_or_null(process))
+        lineno if lineno.__class__ is int and 0 <= lineno <= 2147483647 else _int_or_null(lineno),
+        process if process.__class__ is int and 0 <= process <= 2147483647 else _int_or_null(process))
 
 
 def timestamp(created):
