@@ -194,6 +194,8 @@ class Sink:
         """Whether the uncertain COPY is in the table (all of it or none: one transaction).
         Its server process is ended first, so that it cannot commit after the answer."""
         backend, batch = self.uncertain
+        if backend == self.backend:
+            self.close()  # never look it up through the very session that is in doubt
         try:
             if self.conn is None:
                 self.connect()

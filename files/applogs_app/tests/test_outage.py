@@ -544,3 +544,30 @@ def test_exit_with_the_database_host_unreachable_spools_everything(logs, tmp_pat
     assert "failed: timeout expired" in proc.stderr, proc.stderr
     assert "not written at exit" not in proc.stderr
     assert [r[6] for r in spool_rows(spool)] == ["unreachable %d" % i for i in range(50)]
+
+
+def test_interrupted_write_is_checked_before_it_is_written_again(logs):
+    # A COPY whose answer was lost (connection cut after the commit): the sink ends its server
+    # process, looks the batch up, and writes only what is not in the table yet.
+    from applogs.listener import Options
+    from applogs.sink import Sink
+
+    def row(i):
+        return (time.time(), 20, "applogs.tests.settle", "m", "f", 1, "settle %d" % i, "", "", "",
+                "", "h", os.getpid(), None)
+
+    sink = Sink(Options(), on_drop=lambda n: None)
+    committed = [row(0), row(1), row(2)]
+    sink.write(committed)
+    backend = sink.backend
+    sink.close()
+    sink.uncertain = (backend, committed)
+    sink.write(committed + [row(3)])
+    lost = [row(4)]  # this one never reached the table
+    backend = sink.backend
+    sink.close()
+    sink.uncertain = (backend, lost)
+    sink.write(lost + [row(5)])
+    sink.close()
+    got = list(rows(logger="applogs.tests.settle").order_by("id").values_list("message", flat=True))
+    assert got == ["settle %d" % i for i in range(6)]
