@@ -18,12 +18,17 @@ def verdict(ok):
     return "**met**" if ok else "**not met**"
 
 
-def verdicts(a, b, c):
+def verdicts(a, b, c, bb=None):
     rows = []
     if a:
         s = a["subjects"]["applogs"]
         rows.append(f"| #2 caller p50 ≤ 10 µs | DBLogsHandler p50 {s['p50_us']:.2f} µs (NullHandler "
                     f"{a['subjects']['null']['p50_us']:.2f} µs) | {verdict(a['target_p50_le_10us'])} |")
+        if "amortised_us" in s:
+            rows.append(f"| caller + writer CPU per record (amortised) ≤ 15 µs | {s['amortised_us']:.2f} µs "
+                        f"(NullHandler {a['subjects']['null']['amortised_us']:.2f} µs, django-db-logger "
+                        f"{a['subjects']['django-db-logger']['amortised_us']:.0f} µs) | "
+                        f"{verdict(s['amortised_us'] <= 15)} |")
         rows.append(f"| #2 caller ≥ 50× cheaper than django-db-logger | {a['ratio_peer_over_applogs_p50']:.0f}× at p50 "
                     f"({a['subjects']['django-db-logger']['p50_us']:.0f} µs vs {s['p50_us']:.2f} µs) | "
                     f"{verdict(a['target_50x_cheaper'])} |")
@@ -36,6 +41,12 @@ def verdicts(a, b, c):
                      f"({verdict(w['ratio'] >= 0.5).replace('**', '')} there)")
         rows.append(f"| #2 sustained ingest ≥ 50% of raw COPY | {text} | {verdict(b['target_ge_50pct_of_copy'])} "
                     f"(see (b)) |")
+    if bb:
+        m = bb["median"]["applogs"]
+        rows.append(f"| unpaced burst of {bb['rows']:,}: 0 records lost | {bb['applogs_lost_total']} lost in "
+                    f"{bb['reps']} runs; all committed after {m['until_committed_s']:.1f} s (producer "
+                    f"{m['producer_s']:.1f} s), peak RSS +{m['peak_rss_above_start_mib']:.0f} MiB, spool peak "
+                    f"{m['spool_peak_mib']:.0f} MiB | {verdict(bb['applogs_lost_total'] == 0)} |")
     if c:
         viewer = {k: v for k, v in c["scenarios"].items() if v["kind"] == "viewer" and "(extra" not in k}
         met = [k for k, v in viewer.items() if v["target_met"]]
@@ -71,14 +82,15 @@ def main():
         out.append(f"{a['rounds']} rounds, handlers alternating; per call, timer overhead "
                    f"({a['timer_overhead_ns']:.0f} ns) included.")
         out.append("")
-        out.append("| handler | calls | p50 µs | p95 µs | p99 µs | per-round p50 range µs |")
-        out.append("|---|---:|---:|---:|---:|---:|")
+        out.append("| handler | calls | p50 µs | p95 µs | p99 µs | per-round p50 range µs | amortised µs/record |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|")
         for name, s in a["subjects"].items():
             label = {"null": "logging.NullHandler (floor)", "applogs": "applogs DBLogsHandler",
                      "applogs+filter": "applogs DBLogsHandler + RequestContextFilter (as in a portal)",
                      "django-db-logger": "django-db-logger DatabaseLogHandler"}[name]
+            am = f"{s['amortised_us']:.2f}" if "amortised_us" in s else "–"
             out.append(f"| {label} | {s['calls']} | {s['p50_us']:.2f} | {s['p95_us']:.2f} | {s['p99_us']:.2f} | "
-                       f"{s['round_p50_min_us']:.2f}–{s['round_p50_max_us']:.2f} |")
+                       f"{s['round_p50_min_us']:.2f}–{s['round_p50_max_us']:.2f} | {am} |")
         out.append("")
         out.append(f"- django-db-logger / DBLogsHandler: **{a['ratio_peer_over_applogs_p50']:.0f}×** at p50, "
                    f"{a['ratio_peer_over_applogs_p95']:.0f}× at p95; DBLogsHandler / NullHandler: "
@@ -112,10 +124,27 @@ def main():
         out.append("")
         out.append(f"- Target ≥ 50% of raw COPY (table as migrated): {verdict(b['target_ge_50pct_of_copy'])}.")
         out.append(f"- Every row committed in every repetition: {b['all_rows_landed']}.")
-        bu = b["burst"]
-        out.append(f"- Unpaced burst of {bu['rows']:,} records (producer {bu['producer_s']:.2f} s): "
-                   f"{bu['stored']:,} committed, {bu['dropped']:,} dropped and reported by the handler's "
-                   f"drop-report record, {bu['lost_uncounted']} unaccounted.")
+        out.append("")
+    bb = load("handler_burst")
+    if bb:
+        la = tuple(round(x, 1) for x in bb["machine"].get("loadavg_start", ()))
+        out.append(f"### (b2) Unpaced burst ({bb['finished_at']}, load average 1/5/15 min at its end {la})")
+        out.append("")
+        out.append(f"{bb['rows']:,} records logged from one thread without pause, each subject in a process of "
+                   f"its own; median of {bb['reps']} (django-db-logger: {bb['peer_rows']:,} records, once: an "
+                   f"INSERT and commit per record). Handler defaults.")
+        out.append("")
+        out.append("| subject | records | lost | producer s | until all committed s | records/s | CPU µs/record "
+                   "| peak RSS above start MiB | spool peak MiB |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        labels = {"applogs": "applogs DBLogsHandler", "null": "logging.NullHandler (floor)",
+                  "django-db-logger": "django-db-logger DatabaseLogHandler"}
+        for name, m in bb["median"].items():
+            out.append(f"| {labels[name]} | {m['records']:,} | {m['lost']:.0f} | {m['producer_s']:.2f} | "
+                       f"{m['until_committed_s']:.2f} | {m['rate_per_s']:,.0f} | {m['cpu_us_per_record']:.1f} | "
+                       f"{m['peak_rss_above_start_mib']:.0f} | {m['spool_peak_mib']:.0f} |")
+        out.append("")
+        out.append(f"- applogs records lost over all repetitions: {bb['applogs_lost_total']}.")
         out.append("")
     c = load(f"viewer-{dataset}")
     if c:
@@ -150,7 +179,7 @@ def main():
                 out.append("```")
         out.append("</details>")
     results = "\n".join(out)
-    v = "\n".join(verdicts(a, b, c))
+    v = "\n".join(verdicts(a, b, c, bb))
     print("| target (issue) | measured (median) | verdict |\n|---|---|---|\n" + v + "\n")
     print(results)
     doc = os.path.join(common.ROOT, "docs", "benchmarks.md")

@@ -3,21 +3,23 @@
 Built while Django is still configuring logging, so importing or constructing it touches neither
 models nor the database. emit() only turns the record into a tuple of plain values and puts it on
 the writer's bounded queue (the QueueHandler half of CPython's QueueHandler/QueueListener); the
-writer thread (applogs.writer) does the database work.
+writer thread (applogs.listener) does the database work.
 """
 import json
 import logging
+import os
 import socket
 import traceback
 
-from . import writer
+from . import listener
 from .context import UNKNOWN, current
+from .rows import truncate as _truncate
+from .rows import truncate_extra
 
 # Attributes every LogRecord has; the rest came from `extra=` and go to the extra column.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "request", "ip", "user", "request_id", "taskName",
 }
-_TRUNCATED = "\n...[truncated by applogs: %d of %d characters kept]"
 _host = None
 
 
@@ -78,44 +80,37 @@ def extra_json(record):
         return json.dumps(safe, default=_json_default, ensure_ascii=False)
 
 
-def _truncate(text, limit):
-    if len(text) <= limit:
-        return text
-    return text[:limit] + _TRUNCATED % (limit, len(text))
-
-
 class DBLogsHandler(logging.Handler):
     """Queue records for the background writer.
 
-    Keyword arguments (usable in LOGGING) override the APPLOGS_* settings: database, batch_size,
-    flush_interval, queue_size, spool_dir, max_message_size, exit_timeout.
+    Keyword arguments (usable in LOGGING) override the APPLOGS_* settings of the same name:
+    database, batch_size, flush_interval, queue_size, queue_bytes, spool_dir, spool_max_bytes,
+    spool_min_free, max_message_size, exit_timeout, connect_timeout, write_timeout.
     """
 
-    def __init__(self, level=logging.NOTSET, database=None, batch_size=None, flush_interval=None,
-                 queue_size=None, spool_dir=None, max_message_size=None, exit_timeout=None):
-        super().__init__(level)
+    def __init__(self, level=logging.NOTSET, **kwargs):
+        super(DBLogsHandler, self).__init__(level)
+        unknown = set(kwargs) - set(listener.Options.__slots__)
+        if unknown:
+            raise TypeError("DBLogsHandler() got unexpected arguments: %s" % ", ".join(sorted(unknown)))
         # Settings are read on first use, not here: logging may be configured before they are.
-        self._kwargs = dict(database=database, batch_size=batch_size, flush_interval=flush_interval,
-                            queue_size=queue_size, spool_dir=spool_dir,
-                            max_message_size=max_message_size, exit_timeout=exit_timeout)
+        self._kwargs = kwargs
         self._options = None
         self._writer = None
-        self._generation = -1
 
     @property
     def options(self):
         if self._options is None:
-            self._options = writer.Options(**self._kwargs)
+            self._options = listener.Options(**self._kwargs)
         return self._options
 
     def _get_writer(self):
-        # After a fork the child gets a writer (and thread, and connection) of its own.
-        if writer.check_fork is not None:
-            writer.check_fork()
-        if self._generation != writer.generation:
-            self._writer = writer.get_writer(self.options)
-            self._generation = writer.generation
-        return self._writer
+        w = self._writer
+        # A forked child (with or without fork hooks) gets a writer, thread and connection of
+        # its own; so does a process whose writer was stopped.
+        if w is None or w.pid != os.getpid() or w.stopped:
+            w = self._writer = listener.get_writer(self.options)
+        return w
 
     def handle(self, record):
         # No handler lock: emit() is thread-safe (the queue is), and the lock would make every
@@ -128,20 +123,20 @@ class DBLogsHandler(logging.Handler):
         return rv
 
     def emit(self, record):
-        if writer.in_writer_thread():
+        if listener.in_writer_thread():
             return  # what the writer causes (SQL debug logging, driver warnings) is not logged
         try:
-            w = self._get_writer()
-            w.put(self.prepare(record))
+            self._get_writer().put(self.prepare(record))
         except Exception:
             # Never raise into the caller, and no handleError() traceback per record either.
             try:
-                self._get_writer().count_drop()
+                self._writer.count_drops(1)
             except Exception:
                 pass
 
     def prepare(self, record):
-        """The row tuple (writer.COLUMNS order) for a record: plain values only."""
+        """The row tuple (rows.COLUMNS order) for a record: plain values only, message,
+        traceback and extra bounded by max_message_size."""
         limit = self.options.max_message_size
         message = _truncate(safe_message(record), limit)
         tb = ""
@@ -153,6 +148,7 @@ class DBLogsHandler(logging.Handler):
             tb = (tb + "\n" if tb else "") + record.stack_info
         if tb:
             tb = _truncate(tb, limit)
+        extra = extra_json(record)
         ip = getattr(record, "ip", None)
         user = getattr(record, "user", None)
         request_id = getattr(record, "request_id", None)
@@ -177,7 +173,7 @@ class DBLogsHandler(logging.Handler):
             str(request_id or ""),
             _hostname(),
             record.process,
-            extra_json(record),
+            extra if extra is None or len(extra) <= limit else truncate_extra(extra, limit),
         )
 
     def flush(self, timeout=None):
@@ -188,7 +184,7 @@ class DBLogsHandler(logging.Handler):
         logging.shutdown() and dictConfig() call flush() without a timeout: they get the bounded
         exit timeout, never an endless wait.
         """
-        if self._writer is None or self._generation != writer.generation:
+        if self._writer is None or self._writer.pid != os.getpid():
             return True
         if timeout is None:
             timeout = self.options.exit_timeout

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from django.db import connections, transaction
 
-from applogs import writer
 from applogs.handlers import DBLogsHandler
 from applogs.models import LogRecord
 
@@ -25,10 +24,11 @@ def rows(**filters):
 
 def test_construction_does_no_database_work(django_db_blocker):
     # As during dictConfig: no models imported, no connection opened, no thread started.
+    threads = threading.active_count()
     with django_db_blocker.block():
         handler = DBLogsHandler(batch_size=7, database="applogs")
-    assert handler._writer is None
-    assert handler.flush(1) is True  # nothing emitted, nothing to wait for
+        assert handler.flush(1) is True  # nothing emitted, nothing to wait for
+    assert threading.active_count() == threads
 
 
 def test_record_lands_with_its_fields(logs):
@@ -252,62 +252,56 @@ def test_sql_debug_logging_routed_to_the_db_handler_does_not_loop(make_logger, l
         sql_logger.propagate = old[2]
 
 
-def test_records_emitted_in_the_writer_thread_are_ignored(logs):
-    # Log from inside a writer thread, the way a driver warning would be.
-    logs.flush(30)
-    w = logs._writer
-    done = threading.Event()
-
-    def in_writer():
-        logging.getLogger("api").error("from the writer thread")
-        done.set()
-
-    # Run a function as the writer thread would: with its thread-local flag set.
-    def as_writer():
-        writer._local.is_writer = True
-        in_writer()
-
-    t = threading.Thread(target=as_writer)
-    t.start()
-    t.join()
-    assert done.is_set()
-    assert w.flush(30)
-    assert not rows(message="from the writer thread").exists()
+def _writer_backends():
+    with connections["applogs"].cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'applogs-writer'")
+        return {pid for (pid,) in cur.fetchall()}
 
 
-# Python 3.12+ warns about forking a threaded process; prefork servers do exactly that.
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
-def test_forked_child_records_land(logs):
+def _fork_child_logs(logs, fork, token):
+    """Fork with `fork`; the child logs 100 records, flushes and exits with 0 if all landed."""
     logger = logging.getLogger("api")
-    logger.info("parent before fork")
-    assert logs.flush(30)  # the parent's writer thread and connection exist now
-    parent_backend = logs._writer.conn.get_backend_pid()
-    token = uuid.uuid4().hex
-    pid = os.fork()
+    pid = fork()
     if pid == 0:  # child: no pytest machinery from here on
         code = 1
         try:
             for i in range(100):
                 logger.info("child %s %d", token, i)
             code = 0 if logs.flush(30) else 3
-            # What interpreter exit may do when it deallocates the inherited connection.
-            for inherited in writer._inherited:
-                if inherited.conn is not None:
-                    inherited.conn.close()
         except BaseException:
             code = 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
-    assert os.WEXITSTATUS(status) == 0
+    return pid, os.WEXITSTATUS(status)
+
+
+# Python 3.12+ warns about forking a threaded process; prefork servers do exactly that.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
+@pytest.mark.parametrize("fork", ["os.fork", "libc fork without Python's fork hooks"])
+def test_forked_child_records_land(logs, fork):
+    logger = logging.getLogger("api")
+    logger.info("parent before fork")
+    assert logs.flush(30)  # the parent's writer thread and connection exist now
+    backends = _writer_backends()
+    token = uuid.uuid4().hex
+    if fork == "os.fork":
+        forker = os.fork
+    else:
+        # As a server that forks in C (and so runs none of os.register_at_fork's hooks).
+        import ctypes
+
+        forker = ctypes.CDLL(None, use_errno=True).fork
+    pid, code = _fork_child_logs(logs, forker, token)
+    assert code == 0
     child_rows = rows(message__startswith="child %s " % token)
     assert child_rows.count() == 100
     assert set(child_rows.values_list("process", flat=True)) == {pid}
-    # The parent's writer still works on the same session: the child did not end it.
+    # The parent's writer still works on the same sessions: the child did not end them.
     logger.info("parent after fork %s", token)
     assert logs.flush(30)
     assert rows(message="parent after fork %s" % token).get().process == os.getpid()
-    assert logs._writer.conn.get_backend_pid() == parent_backend
+    assert backends <= _writer_backends()
 
 
 def _subprocess_env():
@@ -329,8 +323,8 @@ def test_management_command_last_record_lands_after_exit(logs, tmp_path):
     )
     # The process exits right after its last line: only the atexit flush can write it.
     proc = subprocess.run([sys.executable, "-m", "django", "shell", "-c", code],
-                          cwd=str(APP_DIR), env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                          timeout=120)
+                          cwd=str(APP_DIR), env=_subprocess_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert rows(message="last line %s" % token).count() == 1
     assert rows(message__startswith="cmd %s " % token).count() == 50
@@ -355,3 +349,39 @@ def test_copy_special_characters_round_trip(make_logger, logs):
     assert row.logger == "applogs.tests.esc\tname"
     assert row.extra == {"path": "C:\\temp\\new", "q": 'say "hi"\t'}
     assert rows(message="plain").get().extra == {}
+
+
+def test_unpaced_burst_of_200000_records_lands_completely_in_order(make_logger, logs, tmp_path):
+    # Far more than the memory queue holds, logged as fast as the caller can: what does not fit
+    # goes through the spool, and everything lands, in order, with nothing dropped.
+    n = 200000
+    logger, handler = make_logger("burst", batch_size=5000, spool_dir=str(tmp_path))
+    for i in range(n):
+        logger.info("seq %d", i)
+    assert handler.dropped == 0
+    assert handler.flush(600)
+    got = rows(logger="applogs.tests.burst").order_by("id").values_list("message", flat=True)
+    assert [int(m[4:]) for m in got.iterator()] == list(range(n))
+    assert not rows(logger="applogs").exists()  # no drop report
+    assert [p for p in os.listdir(str(tmp_path)) if p.endswith(".jsonl")] == []
+
+
+def test_column_limits_are_the_models(logs):
+    from applogs import rows as row_type
+
+    for name, limit in row_type.LIMITS.items():
+        assert LogRecord._meta.get_field(name).max_length == limit
+    assert [f.name for f in LogRecord._meta.concrete_fields if f.name != "id"] == list(row_type.COLUMNS)
+
+
+def test_extra_is_bounded_like_the_message(make_logger, logs):
+    logger, handler = make_logger("bigextra", max_message_size=1000)
+    logger.info("big extra", extra={"blob": "z" * 5000, "n": 1})
+    logger.info("small extra", extra={"n": 2})
+    assert handler.flush(30)
+    extra = rows(message="big extra").get().extra
+    assert list(extra) == ["applogs_truncated"]
+    assert extra["applogs_truncated"].startswith('{"')
+    assert "[truncated by applogs: 1000 of " in extra["applogs_truncated"]
+    assert len(extra["applogs_truncated"]) < 1100
+    assert rows(message="small extra").get().extra == {"n": 2}

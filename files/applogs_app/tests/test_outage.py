@@ -1,10 +1,13 @@
 """Database outages: the portal keeps working, nothing is lost, order is kept."""
+import json
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from django.db import connections, transaction
@@ -23,9 +26,53 @@ def rows(**filters):
     return LogRecord.objects.using("applogs").filter(**filters)
 
 
-def spool_lines(path):
-    with open(path) as f:
-        return sum(1 for _ in f)
+def spool_files(directory):
+    return sorted(p for p in os.listdir(str(directory)) if p.endswith(".jsonl"))
+
+
+def spool_rows(directory):
+    """Rows in the spool files of a directory (header lines left out)."""
+    out = []
+    for name in spool_files(directory):
+        with open(os.path.join(str(directory), name)) as f:
+            out.extend(json.loads(line) for line in f if not line.startswith("#"))
+    return out
+
+
+def run_command(text, env=None):
+    """manage.py-style: a Django process that logs to the `command` logger and exits."""
+    from tests.test_handler import APP_DIR, _subprocess_env
+
+    code = "import logging\nlog = logging.getLogger('command')\n" + text
+    proc = subprocess.run([sys.executable, "-m", "django", "shell", "-c", code],
+                          cwd=str(APP_DIR), env=dict(_subprocess_env(), **(env or {})),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def wait_for(predicate, timeout=60, what="the event"):
+    """Poll predicate until it is true; a generous bound, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("gave up waiting for %s" % what)
+        time.sleep(0.02)
+
+
+def writer_copies():
+    """Server processes of applogs writers running a COPY now."""
+    with connections["default"].cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'applogs-writer'"
+                    " AND state = 'active' AND query LIKE 'COPY%%'")
+        return [pid for (pid,) in cur.fetchall()]
+
+
+def sequence(logger_name):
+    """The numbers n of the 'seq <n>' messages of a logger, in table order."""
+    got = rows(logger=logger_name).order_by("id").values_list("message", flat=True)
+    return [int(m.split()[-1]) for m in got]
 
 
 def close_django_connections():
@@ -39,8 +86,6 @@ def test_server_stopped_then_back_loses_nothing_and_keeps_order(make_logger, log
     logger, handler = make_logger("outage", queue_size=50, batch_size=10, spool_dir=str(tmp_path))
     logger.info("seq 0")
     assert handler.flush(30)  # connected
-    spool = handler._writer.spool_path
-    assert os.path.dirname(spool) == str(tmp_path)
 
     pgctl("stop", "-m", "fast", "-w")
     try:
@@ -51,8 +96,10 @@ def test_server_stopped_then_back_loses_nothing_and_keeps_order(make_logger, log
                 logger.info("seq %d", n)
                 n += 1
             assert handler.flush(30) is False  # the server is down: kept, not written
-        # Past the memory bound the writer spilled to the spool file.
-        assert os.path.exists(spool) and spool_lines(spool) >= 50
+        # Past the memory bound the records went to the spool, in order.
+        spooled = [r[6] for r in spool_rows(tmp_path)]
+        assert len(spooled) >= 320 - 50 - 10
+        assert spooled == sorted(spooled, key=lambda m: int(m.split()[1]))
         assert handler.dropped == 0
     finally:
         pgctl("start", "-w")
@@ -62,7 +109,7 @@ def test_server_stopped_then_back_loses_nothing_and_keeps_order(make_logger, log
     assert handler.flush(60)
     got = list(rows(logger="applogs.tests.outage").order_by("id").values_list("message", flat=True))
     assert got == ["seq %d" % i for i in range(n + 1)]
-    assert not os.path.exists(spool)
+    assert spool_files(tmp_path) == []
     # One stderr line for the whole outage, not one per record or per retry.
     err = capfd.readouterr().err
     assert err.count("applogs: cannot write to database 'applogs'") == 1, err
@@ -73,13 +120,13 @@ def test_wrong_password_then_fixed(make_logger, logs, tmp_path, capfd):
     logger, handler = make_logger("password", spool_dir=str(tmp_path))
     logger.info("pw 0")
     assert handler.flush(30)
-    w = handler._writer
     user = os.environ["APPLOGS_TEST_PGUSER"]
     password = os.environ["APPLOGS_TEST_PGPASSWORD"]
     with connections["applogs"].cursor() as cur:
         cur.execute("ALTER ROLE %s PASSWORD 'not-the-configured-one'" % user)
         # Drop the writer's session: it must log in again, with the now wrong password.
-        cur.execute("SELECT pg_terminate_backend(%s)", [w.conn.get_backend_pid()])
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'applogs-writer'")
     try:
         for i in range(1, 21):
             logger.info("pw %d", i)
@@ -112,83 +159,135 @@ def test_not_migrated_yet_then_migrated(make_logger, logs, tmp_path):
         "nm 0", "nm 1", "nm 2"]
 
 
-def test_full_queue_drops_are_counted_and_reported_once(make_logger, logs, tmp_path):
-    # The writer is stuck behind a table lock, so the caller's queue fills up: emit() must not
-    # block, the drops are counted, and one WARNING record reports them when writing resumes.
-    logger, handler = make_logger("drops", queue_size=5, batch_size=1, spool_dir=str(tmp_path))
-    logger.info("d warmup")
+def test_full_queue_overflows_to_the_spool_in_order(make_logger, logs, tmp_path):
+    # The writer is stuck behind a table lock, so the memory queue fills up: emit() does not
+    # block and drops nothing; the rest goes to the spool and lands after, in order.
+    logger, handler = make_logger("overflow", queue_size=5, batch_size=1, spool_dir=str(tmp_path))
+    logger.info("seq 0")
     assert handler.flush(30)
-    locker_ready = threading.Event()
-    release = threading.Event()
+    with hold_table_lock():
+        for i in range(1, 31):
+            logger.info("seq %d", i)
+        assert handler.dropped == 0
+        assert len(spool_rows(tmp_path)) >= 30 - 5 - 2  # queue bound, what the writer holds
+    assert handler.flush(30)
+    assert sequence("applogs.tests.overflow") == list(range(31))
+    assert spool_files(tmp_path) == []
+    assert not rows(logger="applogs").exists()
 
-    def hold_lock():
+
+def test_memory_queue_is_bounded_in_characters_too(make_logger, logs, tmp_path):
+    # Large records fill the queue's character bound long before its record bound.
+    logger, handler = make_logger("qbytes", queue_size=10000, queue_bytes=65536, batch_size=1,
+                                  spool_dir=str(tmp_path))
+    logger.info("seq 0")
+    assert handler.flush(30)
+    with hold_table_lock():
+        for i in range(1, 41):
+            logger.info("%s seq %d", "q" * 10000, i)
+        assert len(spool_rows(tmp_path)) >= 40 - 6 - 2  # 65536 characters, what the writer holds
+    assert handler.flush(30)
+    assert [int(m.rsplit(" ", 1)[1]) for m in
+            rows(logger="applogs.tests.qbytes").order_by("id").values_list("message", flat=True)] == list(range(41))
+
+
+class hold_table_lock:
+    """The applogs table locked by another session while the block runs."""
+
+    def __enter__(self):
+        self.ready, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold)
+        self.thread.start()
+        assert self.ready.wait(30)
+
+    def _hold(self):
         with transaction.atomic(using="applogs"):
             with connections["applogs"].cursor() as cur:
                 cur.execute("LOCK TABLE applogs_logrecord IN ACCESS EXCLUSIVE MODE")
-            locker_ready.set()
-            release.wait(60)
+            self.ready.set()
+            self.release.wait(120)
         connections["applogs"].close()
 
-    t = threading.Thread(target=hold_lock)
-    t.start()
-    try:
-        assert locker_ready.wait(30)
+    def __exit__(self, *exc):
+        self.release.set()
+        self.thread.join()
+
+
+def test_full_spool_drops_are_counted_and_reported_once(make_logger, logs, tmp_path, capfd):
+    # Past the spool's byte cap (here: no room at all) records are dropped, counted, reported
+    # once on stderr and by one WARNING record when writing resumes.
+    logger, handler = make_logger("drops", queue_size=5, batch_size=1, spool_dir=str(tmp_path),
+                                  spool_max_bytes=0)
+    logger.info("d warmup")
+    assert handler.flush(30)
+    with hold_table_lock():
         for i in range(30):
             logger.info("d %d", i)
         dropped = handler.dropped
-        assert dropped >= 30 - 5 - 2  # queue bound, plus what the writer took before blocking
-    finally:
-        release.set()
-        t.join()
+        assert dropped >= 30 - 5 - 2
     assert handler.flush(30)
     written = rows(logger="applogs.tests.drops", message__startswith="d ").exclude(message="d warmup").count()
     assert written + dropped == 30
     report = rows(logger="applogs", level=logging.WARNING).get()
-    assert report.message == "applogs: %d log record(s) were dropped (queue full or spool unavailable)" % dropped
+    assert report.message == "applogs: %d log record(s) were dropped (spool full or unavailable)" % dropped
     assert handler.dropped == 0
+    err = capfd.readouterr().err
+    assert err.count("applogs: dropping records") == 1, err
 
 
-def test_orphan_spool_of_a_dead_process_is_replayed(make_logger, logs, tmp_path):
-    import json
-    import time
+def _orphan_row(name, i, pid):
+    return [time.time(), 20, name, "m", "f", 1, "orphan %d" % i, "", "", "", "", "h", pid, None]
 
-    from applogs.writer import COLUMNS, Options, spool_prefix
 
-    # A process that died during an outage left its spool file behind (pid 2**22+1 never exists
-    # on Linux's default pid_max... but check, to be safe).
+def test_orphans_of_dead_writers_are_replayed_and_others_are_left_alone(make_logger, logs, tmp_path):
+    from applogs.listener import Options, spool_prefix
+
+    prefix = spool_prefix(Options(spool_dir=str(tmp_path)))
+    # 2**22+1 is above Linux's largest pid: a process that died during an outage.
     dead = 4194305
     assert not os.path.exists("/proc/%d" % dead)
-    path = tmp_path / ("%s-%d.jsonl" % (spool_prefix(Options(spool_dir=str(tmp_path))), dead))
-    # Another portal's spool (same alias, other database) in the same directory is left alone.
-    other = tmp_path / ("applogs-applogs-0123456789-%d.jsonl" % dead)
-    other.write_text("[]\n")
-    with open(str(path), "w") as f:
-        for i in range(3):
-            row = [time.time(), 20, "applogs.tests.orphan", "m", "f", 1, "orphan %d" % i, "",
-                   "", "", "", "h", dead, None]
-            assert len(row) == len(COLUMNS)
-            f.write(json.dumps(row) + "\n")
+    name = "applogs.tests.orphan"
+
+    def plant(filename, lines, owner=None):
+        path = tmp_path / filename
+        path.write_text("".join(line + "\n" for line in lines))
+        if owner is not None:
+            os.chown(str(path), owner, owner)
+        return path
+
+    # A dead writer's head (what it held at exit) and tail; the head has a line that is valid
+    # JSON but not a row, and the tail's first row was already written (its header says so).
+    head = [json.dumps(_orphan_row(name, 0, dead)), "5", json.dumps(_orphan_row(name, 1, dead))]
+    plant("%s-%d-1.1.jsonl" % (prefix, dead), head)
+    done_row = json.dumps(_orphan_row(name, 99, dead))
+    header = "#applogs-spool v1 done=%016d" % (40 + len(done_row) + 1)
+    plant("%s-%d-1.2.jsonl" % (prefix, dead),
+          [header, done_row, json.dumps(_orphan_row(name, 2, dead))])
+    # Left alone: a live process's file, another database's, and one planted by another user.
+    kept = [
+        plant("%s-%d-1.2.jsonl" % (prefix, os.getppid()), [json.dumps(_orphan_row("x.live", 0, 1))]),
+        plant("applogs-applogs-0123456789-%d.jsonl" % dead, [json.dumps(_orphan_row("x.other", 0, 1))]),
+    ]
+    if os.geteuid() == 0:
+        kept.append(plant("%s-%d-2.1.jsonl" % (prefix, dead + 1),
+                          [json.dumps(_orphan_row("x.forged", 0, 1))], owner=65534))
+
     logger, handler = make_logger("orphan-adopter", spool_dir=str(tmp_path))
     logger.info("adopter")
     assert handler.flush(30)
-    got = list(rows(logger="applogs.tests.orphan").order_by("id").values_list("message", flat=True))
+    got = list(rows(logger=name).order_by("id").values_list("message", flat=True))
     assert got == ["orphan 0", "orphan 1", "orphan 2"]
-    assert list(tmp_path.iterdir()) == [other]
+    report = rows(logger="applogs").get()
+    assert report.message == "applogs: 1 spool line(s) were not log records and were skipped"
+    assert not rows(logger__startswith="x.").exists()
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
 
 
 @pytest.mark.needs_server_alone
 def test_process_that_exits_during_an_outage_loses_nothing(logs, settings):
     # A command logs and exits while the server is down: its records go to its spool file at
     # exit, and the next process that writes adopts and replays them, in order.
-    from tests.test_handler import APP_DIR, _subprocess_env
-
-    def command(text):
-        code = "import logging\nlog = logging.getLogger('command')\n" + text
-        proc = subprocess.run([sys.executable, "-m", "django", "shell", "-c", code],
-                              cwd=str(APP_DIR), env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        return proc
+    command = run_command
 
     pgctl("stop", "-m", "fast", "-w")
     try:
@@ -225,7 +324,7 @@ def test_unwritable_spool_counts_drops_and_reports_them(make_logger, logs, tmp_p
             cur.execute("ALTER TABLE applogs_logrecord_away RENAME TO applogs_logrecord")
     assert handler.flush(30)
     err = capfd.readouterr().err
-    assert err.count("cannot write the spool file") == 1, err
+    assert err.count("applogs: dropping records: ") == 1, err
     written = rows(logger="applogs.tests.nospool").exclude(message="ns warmup").count()
     assert written + dropped == 20
     report = rows(logger="applogs", level=logging.WARNING).get()
@@ -237,3 +336,244 @@ def test_unknown_database_alias_never_raises_into_the_caller(make_logger, logs, 
     logger.error("goes nowhere yet")  # must not raise
     assert handler.flush(10) is False
     assert "cannot write to database 'no_such_alias'" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("problem", ["other owner", "writable by others", "symlink"])
+def test_unsafe_spool_directory_is_refused(make_logger, logs, tmp_path, capfd, problem):
+    # The records that do not fit in memory are then dropped and counted; the directory is
+    # never written to, and the caller never sees an exception.
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    if problem == "other owner":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give the directory away")
+        os.chown(str(spool), 65534, 65534)
+    elif problem == "writable by others":
+        os.chmod(str(spool), 0o777)
+    else:
+        target, spool = spool, tmp_path / "link"
+        spool.symlink_to(target)
+    logger, handler = make_logger("refused", queue_size=5, batch_size=1, spool_dir=str(spool))
+    logger.info("r warmup")
+    assert handler.flush(30)
+    with hold_table_lock():
+        for i in range(20):
+            logger.info("r %d", i)
+        dropped = handler.dropped
+        assert dropped > 0
+    assert handler.flush(30)
+    assert os.listdir(str(spool)) == []
+    written = rows(logger="applogs.tests.refused").exclude(message="r warmup").count()
+    assert written + dropped == 20
+    err = capfd.readouterr().err
+    assert err.count("applogs: dropping records: ") == 1, err
+    reason = {"other owner": "owned by uid 65534", "writable by others": "writable by others (mode 777)",
+              "symlink": "is a symlink"}[problem]
+    assert reason in err, err
+
+
+@pytest.mark.needs_server_alone
+def test_burst_during_a_30_second_outage_lands_completely_in_order(make_logger, logs, tmp_path):
+    n = 200000
+    logger, handler = make_logger("burst-outage", batch_size=5000, spool_dir=str(tmp_path))
+    logger.info("seq 0")
+    assert handler.flush(30)
+    pgctl("stop", "-m", "fast", "-w")
+    down_at = time.monotonic()
+    try:
+        for i in range(1, n + 1):
+            logger.info("seq %d", i)
+        assert handler.dropped == 0
+        time.sleep(max(0.0, 30 - (time.monotonic() - down_at)))
+        assert handler.flush(10) is False
+    finally:
+        pgctl("start", "-w")
+    close_django_connections()
+    wait_for(lambda: handler.flush(30), timeout=600, what="the burst to be written")
+    assert sequence("applogs.tests.burst-outage") == list(range(n + 1))
+    assert not rows(logger="applogs").exists()  # nothing dropped
+    assert spool_files(tmp_path) == []
+
+
+def _big_records(logger, n, width=2000):
+    pad = "x" * width
+    for i in range(n):
+        logger.info("%s seq %d", pad, i)
+
+
+def _big_sequence(logger_name):
+    got = rows(logger=logger_name).order_by("id").values_list("message", flat=True)
+    return [int(m.rsplit(" ", 1)[1]) for m in got.iterator()]
+
+
+@pytest.mark.needs_server_alone  # ends every writer's COPY on the server
+def test_connection_cut_mid_copy_loses_nothing_and_duplicates_nothing(make_logger, logs, tmp_path):
+    n = 20000
+    logger, handler = make_logger("cut", batch_size=n, queue_size=n, queue_bytes=200 * 1024 * 1024,
+                                  flush_interval=600, spool_dir=str(tmp_path))
+    logger.info("warmup 0")
+    assert handler.flush(30)
+    rows(logger="applogs.tests.cut").delete()
+    killed = []
+
+    def killer():
+        wait_for(lambda: writer_copies(), timeout=120, what="the writer's COPY")
+        with connections["default"].cursor() as cur:
+            for pid in writer_copies():
+                cur.execute("SELECT pg_terminate_backend(%s)", [pid])
+                killed.append(cur.fetchone()[0])
+        connections["default"].close()
+
+    t = threading.Thread(target=killer)
+    t.start()
+    _big_records(logger, n)  # the n-th record fills the batch: the writer starts one big COPY
+    t.join()
+    assert killed and all(killed)
+    assert handler.flush(120)
+    assert _big_sequence("applogs.tests.cut") == list(range(n))
+
+
+def _postgres_processes():
+    args = shlex.split(os.environ["APPLOGS_TEST_PGCTL"])
+    with open(os.path.join(args[args.index("-D") + 1], "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == postmaster:
+                children.append(int(entry))
+    return [postmaster] + children
+
+
+@pytest.mark.needs_server_alone  # pauses the whole server
+def test_server_that_stops_answering_mid_copy_loses_nothing_and_duplicates_nothing(
+        make_logger, logs, tmp_path, capfd):
+    # Every PostgreSQL process paused while the writer's COPY runs: TCP stays up, nothing answers.
+    n = 5000
+    logger, handler = make_logger("paused", batch_size=n, queue_size=n, flush_interval=600,
+                                  write_timeout=5, spool_dir=str(tmp_path))
+    logger.info("warmup 0")
+    assert handler.flush(30)
+    rows(logger="applogs.tests.paused").delete()
+    close_django_connections()
+    paused = []
+
+    def pause():
+        wait_for(lambda: writer_copies(), timeout=120, what="the writer's COPY")
+        connections["default"].close()
+        for pid in _postgres_processes():
+            os.kill(pid, signal.SIGSTOP)
+            paused.append(pid)
+
+    t = threading.Thread(target=pause)
+    t.start()
+    try:
+        _big_records(logger, n)
+        t.join()
+        assert paused
+        # The watchdog ends the stalled COPY and the reconnect times out: an outage.
+        assert handler.flush(120) is False
+    finally:
+        t.join()
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+    close_django_connections()
+    wait_for(lambda: handler.flush(30), timeout=300, what="the records to be written")
+    assert _big_sequence("applogs.tests.paused") == list(range(n))
+    assert "cannot write to database 'applogs' (no answer from the database within 5 s)" in capfd.readouterr().err
+
+
+def test_partial_write_then_outage_replays_without_duplicates(make_logger, logs, tmp_path):
+    # A trigger makes the server refuse one record for its data and fail another like an
+    # outage (on demand): the spooled batch is written row by row up to the outage, then the
+    # replay goes on after the rows already written.
+    with connections["applogs"].cursor() as cur:
+        cur.execute("CREATE TABLE applogs_test_fail (outage boolean)")
+        cur.execute("INSERT INTO applogs_test_fail VALUES (true)")
+        cur.execute("""
+            CREATE FUNCTION applogs_test_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.message LIKE 'bad data%' THEN
+                    RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
+                END IF;
+                IF NEW.message LIKE 'outage%' AND (SELECT outage FROM applogs_test_fail) THEN
+                    RAISE EXCEPTION 'gone' USING ERRCODE = '08006';
+                END IF;
+                RETURN NEW;
+            END $$""")
+        cur.execute("CREATE TRIGGER applogs_test_fail BEFORE INSERT ON applogs_logrecord"
+                    " FOR EACH ROW EXECUTE PROCEDURE applogs_test_fail()")
+    try:
+        logger, handler = make_logger("partial", queue_size=1, batch_size=100, spool_dir=str(tmp_path))
+        with hold_table_lock():  # everything after the first record goes to the spool
+            for message in ("ok 0", "ok 1", "bad data 2", "ok 3", "outage 4", "ok 5"):
+                logger.info(message)
+            assert len(spool_rows(tmp_path)) >= 4
+        assert handler.flush(30) is False  # the outage
+        with connections["applogs"].cursor() as cur:
+            cur.execute("UPDATE applogs_test_fail SET outage = false")
+        assert handler.flush(30)
+    finally:
+        with connections["applogs"].cursor() as cur:
+            cur.execute("DROP TRIGGER applogs_test_fail ON applogs_logrecord")
+            cur.execute("DROP FUNCTION applogs_test_fail()")
+            cur.execute("DROP TABLE applogs_test_fail")
+    got = list(rows(logger="applogs.tests.partial").order_by("id").values_list("message", flat=True))
+    assert got == ["ok 0", "ok 1", "ok 3", "outage 4", "ok 5"]
+    assert rows(logger="applogs").get().message == \
+        "applogs: 1 log record(s) were dropped (spool full or unavailable)"
+
+
+def test_exit_with_the_database_host_unreachable_spools_everything(logs, tmp_path):
+    # A server that accepts the connection and never says a word (a listening socket nobody
+    # serves): connecting takes the connect timeout, which is below the exit timeout, so at exit
+    # every record is in the spool's head file.
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    spool = tmp_path / "spool"
+    try:
+        proc = run_command(
+            "from django.db import connections\n"
+            "connections['applogs'].settings_dict.update(HOST='127.0.0.1', PORT=%d)\n"
+            "for i in range(50): log.info('unreachable %%d', i)\n" % silent.getsockname()[1],
+            env={"APPLOGS_TEST_SPOOL_DIR": str(spool)})
+    finally:
+        silent.close()
+    assert "failed: timeout expired" in proc.stderr, proc.stderr
+    assert "not written at exit" not in proc.stderr
+    assert [r[6] for r in spool_rows(spool)] == ["unreachable %d" % i for i in range(50)]
+
+
+def test_interrupted_write_is_checked_before_it_is_written_again(logs):
+    # A COPY whose answer was lost (connection cut after the commit): the sink ends its server
+    # process, looks the batch up, and writes only what is not in the table yet.
+    from applogs.listener import Options
+    from applogs.sink import Sink
+
+    def row(i):
+        return (time.time(), 20, "applogs.tests.settle", "m", "f", 1, "settle %d" % i, "", "", "",
+                "", "h", os.getpid(), None)
+
+    sink = Sink(Options(), on_drop=lambda n: None)
+    committed = [row(0), row(1), row(2)]
+    sink.write(committed)
+    backend = sink.backend
+    sink.close()
+    sink.uncertain = (backend, committed)
+    sink.write(committed + [row(3)])
+    lost = [row(4)]  # this one never reached the table
+    backend = sink.backend
+    sink.close()
+    sink.uncertain = (backend, lost)
+    sink.write(lost + [row(5)])
+    sink.close()
+    got = list(rows(logger="applogs.tests.settle").order_by("id").values_list("message", flat=True))
+    assert got == ["settle %d" % i for i in range(6)]
