@@ -8,7 +8,7 @@ Elsewhere, because it cannot live here: `default_app_config` in __init__.py (Dja
 before importing anything else of the app); the templates use {% trans %}, which every version has
 ({% translate %} is 3.1+); the admin's change list template for Django < 2.1
 (admin/applogs/logrecord/change_list_legacy.html); the migrations build the schema in SQL; the
-writer's own fallbacks for Python 3.6 (queue.Queue for SimpleQueue, fork detection by pid).
+writer's fork detection by pid in emit (Python 3.6 has no os.register_at_fork).
 """
 import asyncio
 import sys

@@ -547,7 +547,8 @@ def test_exit_with_the_database_host_unreachable_spools_everything(logs, tmp_pat
             env={"APPLOGS_TEST_SPOOL_DIR": str(spool)})
     finally:
         silent.close()
-    assert "failed: timeout expired" in proc.stderr, proc.stderr
+    # psycopg2 < 2.9 says only "timeout expired"; later releases prefix the server's address.
+    assert "timeout expired" in proc.stderr, proc.stderr
     assert "not written at exit" not in proc.stderr
     assert [r[6] for r in spool_rows(spool)] == ["unreachable %d" % i for i in range(50)]
 
