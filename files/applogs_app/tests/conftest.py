@@ -4,12 +4,21 @@ import os
 import pytest
 
 from applogs import writer
+from applogs.compat import DJANGO
 from applogs.handlers import DBLogsHandler
 
 if not os.environ.get("APPLOGS_TEST_PGPORT"):
     raise pytest.UsageError(
         "APPLOGS_TEST_PG* are not set: run the tests through scripts/test-apps, which starts "
         "a private PostgreSQL cluster (scripts/lib/testpg.sh).")
+
+
+if DJANGO < (2, 2):
+    # Before Django 2.2 a test case knows no `databases` (which the django_db marks name): it
+    # flushes and wraps every database only with multi_db.
+    from django.test import TransactionTestCase
+
+    TransactionTestCase.multi_db = True
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -83,10 +83,10 @@ def test_long_text_cut_to_cell_limit():
     assert len(cell.value) == 32767
 
 
-def test_aware_datetime_written_in_time_zone(settings):
-    settings.TIME_ZONE = "Europe/Moscow"
+def test_aware_datetime_written_in_time_zone():
     moment = datetime.datetime(2024, 1, 31, 21, 30, 15, tzinfo=UTC)
-    cell = _load(_write(["when"], [[moment]]))["A2"]
+    with timezone.override("Europe/Moscow"):
+        cell = _load(_write(["when"], [[moment]]))["A2"]
     assert cell.is_date
     assert cell.value == datetime.datetime(2024, 2, 1, 0, 30, 15)
     assert cell.number_format == "yyyy-mm-dd hh:mm:ss"
