@@ -3,6 +3,12 @@ on, in one place; the rest of the package is written against the newest.
 
 Importing this module imports no models and reads no settings: the handler and the filter are
 built while Django configures logging.
+
+Elsewhere, because it cannot live here: `default_app_config` in __init__.py (Django < 3.2 reads it
+before importing anything else of the app); the templates use {% trans %}, which every version has
+({% translate %} is 3.1+); the admin's change list template for Django < 2.1
+(admin/applogs/logrecord/change_list_legacy.html); the migrations build the schema in SQL; the
+writer's own fallbacks for Python 3.6 (queue.Queue for SimpleQueue, fork detection by pid).
 """
 import asyncio
 import sys
@@ -93,6 +99,8 @@ else:
 # The "view" permission exists from Django 2.1 on; before, applogs declares view_logrecord itself
 # (models.LogRecord.Meta) so the viewer's permission check means the same everywhere.
 HAS_VIEW_PERMISSION = DJANGO >= (2, 1)
+# Django 2.1+ looks for the admin's actions, search form and pagination templates per model.
+ADMIN_MODEL_TEMPLATES = DJANGO >= (2, 1)
 # The admin changelist's ?p= page number is 0-based before Django 3.1, 1-based since.
 ADMIN_FIRST_PAGE = 1 if DJANGO >= (3, 1) else 0
 

@@ -21,6 +21,22 @@ if DJANGO < (2, 2):
     TransactionTestCase.multi_db = True
 
 
+def pytest_collection_modifyitems(config, items):
+    # Several cells of the test matrix share one PostgreSQL server; stopping it would break the
+    # others. scripts/test-apps runs these tests once the parallel cells are done
+    # (APPLOGS_TEST_RESTARTS=later while they run, =only afterwards).
+    mode = os.environ.get("APPLOGS_TEST_RESTARTS", "")
+    if mode == "later":
+        skip = pytest.mark.skip(reason="stops the shared server: run after the parallel cells")
+        for item in items:
+            if "restarts_server" in item.keywords:
+                item.add_marker(skip)
+    elif mode == "only":
+        kept = [item for item in items if "restarts_server" in item.keywords]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _stop_writers_before_teardown(django_db_setup):
     # The writers' own connections would keep the test databases from being dropped.
