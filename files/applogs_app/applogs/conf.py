@@ -37,6 +37,10 @@ DEFAULTS = {
     # Viewer (#5).
     "EXPORT_MAX_ROWS": 100000,
     "PAGE_SIZE": 100,
+    # Partitions of the log table (applogs/partitions.py): one per "hour", "day", "week" or
+    # "month" of record time (UTC), created this many days ahead by `manage.py applogs_purge`.
+    "PARTITION_INTERVAL": "day",
+    "PARTITION_AHEAD_DAYS": 7,
 }
 
 

@@ -38,14 +38,16 @@ def after_cursor(queryset, cursor):
 
     A row-value comparison, not ``created < c OR (created = c AND id < i)``: PostgreSQL turns the
     row comparison into a range bound on the (created, id) index, while the OR form makes it scan
-    and discard every newer row first.
+    and discard every newer row first. The redundant ``created <= c`` is for the partitioned table:
+    partition pruning does not read row comparisons, and with it the partitions newer than the
+    cursor are not even opened.
     """
     if cursor is None:
         return queryset
     table = queryset.model._meta.db_table
     return queryset.extra(
-        where=['("{0}"."created", "{0}"."id") < (%s, %s)'.format(table)],
-        params=list(cursor),
+        where=['"{0}"."created" <= %s AND ("{0}"."created", "{0}"."id") < (%s, %s)'.format(table)],
+        params=[cursor[0]] + list(cursor),
     )
 
 

@@ -21,6 +21,22 @@ if DJANGO < (2, 2):
     TransactionTestCase.multi_db = True
 
 
+@pytest.fixture(autouse=True)
+def _empty_the_partitioned_log_table(request, django_db_blocker):
+    """Before Django 2.2 introspection does not list partitioned tables, so the flush after a
+    transactional test leaves the rows of applogs_logrecord to the next test: empty it here."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(
+        marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+    if DJANGO < (2, 2) and transactional:
+        from django.db import connections
+
+        with django_db_blocker.unblock():
+            with connections["applogs"].cursor() as cursor:
+                cursor.execute("TRUNCATE applogs_logrecord")
+
+
 def pytest_collection_modifyitems(config, items):
     # Several cells of the test matrix share one PostgreSQL server; stopping it, or changing the
     # password of its login, would break the others. scripts/test-apps runs these tests once the

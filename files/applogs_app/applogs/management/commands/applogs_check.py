@@ -32,7 +32,11 @@ class Command(BaseCommand):
 
         from applogs.writer import TABLE
 
-        if TABLE not in connection.introspection.table_names():
+        # Not introspection.table_names(): before Django 2.2 it does not list partitioned tables.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [TABLE])
+            exists = cursor.fetchone()[0]
+        if not exists:
             raise CommandError(
                 "applogs: database %r has no table %s; run "
                 "'manage.py migrate applogs --database %s'." % (alias, TABLE, alias))

@@ -1,34 +1,34 @@
-"""Delete log records older than N days, in small batches.
+"""Partition maintenance of the log table, run daily by the purge timer (or cron job).
 
-Each batch is one short DELETE in its own transaction (autocommit), picked through the
-(created, id) index, so the purge never holds long locks and the writer keeps inserting meanwhile.
+Creates the partitions of the coming days, drops the partitions whose records are all older than
+--older-than-days (0 keeps everything), deletes the expired records that landed in the default
+partition, and builds the text search index of the partitions that have closed. One call into
+applogs.partitions; running it again, or while the portal writes, is safe.
 """
-from datetime import timedelta
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
-from django.utils import timezone
 
 from applogs import conf
-from applogs.writer import TABLE
+from applogs.partitions import Partitions
 
 
-def positive_int(value):
+def non_negative_int(value):
     n = int(value)
-    if n < 1:
+    if n < 0:
         raise ValueError(value)
     return n
 
 
 class Command(BaseCommand):
-    help = "Delete applogs records older than --older-than-days days, in batches."
+    help = ("Maintain the applogs partitions: create those ahead, drop those older than "
+            "--older-than-days, index the closed ones.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than-days", type=positive_int, required=True,
-                            help="Keep records newer than this many days (at least 1).")
-        parser.add_argument("--batch-size", type=positive_int, default=5000,
-                            help="Rows per DELETE (default 5000).")
-        parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
+        parser.add_argument("--older-than-days", type=non_negative_int, default=0,
+                            help="Keep records newer than this many days; 0 (the default) keeps everything.")
+        parser.add_argument("--batch-size", type=non_negative_int, default=5000,
+                            help="Rows per DELETE in the default partition (default 5000).")
+        parser.add_argument("--dry-run", action="store_true", help="Only say what would be done.")
         parser.add_argument("--database", default=None,
                             help="Database alias (default settings.APPLOGS_DATABASE).")
 
@@ -36,23 +36,16 @@ class Command(BaseCommand):
         alias = opts["database"] or conf.get("DATABASE")
         if alias not in connections:
             raise CommandError("No database %r in settings.DATABASES." % alias)
-        cutoff = timezone.now() - timedelta(days=opts["older_than_days"])
-        connection = connections[alias]
-        if opts["dry_run"]:
-            with connection.cursor() as cur:
-                cur.execute("SELECT count(*) FROM %s WHERE created < %%s" % TABLE, [cutoff])
-                n = cur.fetchone()[0]
-            self.stdout.write("Would delete %d record(s) older than %s." % (n, cutoff.isoformat()))
-            return
-        batch = opts["batch_size"]
-        total = 0
-        sql = ("DELETE FROM {t} WHERE id IN "
-               "(SELECT id FROM {t} WHERE created < %s ORDER BY created, id LIMIT %s)").format(t=TABLE)
-        while True:
-            with connection.cursor() as cur:  # autocommit: each batch commits on its own
-                cur.execute(sql, [cutoff, batch])
-                n = cur.rowcount
-            total += n
-            if n < batch:
-                break
-        self.stdout.write("Deleted %d record(s) older than %s." % (total, cutoff.isoformat()))
+        try:
+            partitions = Partitions(alias)
+        except ValueError as exc:
+            raise CommandError(str(exc))
+        if not partitions.is_partitioned():
+            raise CommandError("%s is not partitioned on %r: run `manage.py migrate applogs --database %s` first."
+                               % (partitions.table, alias, alias))
+        partitions.maintain(
+            retention_days=opts["older_than_days"],
+            batch=opts["batch_size"] or 5000,
+            log=self.stdout.write,
+            dry_run=opts["dry_run"],
+        )

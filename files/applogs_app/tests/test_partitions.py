@@ -1,0 +1,320 @@
+"""The partitioned log table: routing, maintenance, retention, conversion and paging across
+partitions, on the real PostgreSQL server.
+
+Maintenance takes the current time as an argument, so these tests run it "days later" on partitions
+created for the days after the conversion bound (the tables of a fresh test database hold every
+real time in applogs_logrecord_before).
+"""
+import os
+import threading
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connections
+from django.utils import timezone
+
+from applogs.models import LogRecord
+from applogs.paginator import decode_cursor, keyset_page
+from applogs.partitions import Partitions
+
+pytestmark = pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
+
+BEFORE = "applogs_logrecord_before"
+DEFAULT = "applogs_logrecord_default"
+# Rows for the conversion test: small enough for every cell of the matrix; the conversion of
+# millions of rows is run with APPLOGS_TEST_CONVERSION_ROWS=3000000 and in bench/partitions.py.
+CONVERSION_ROWS = int(os.environ.get("APPLOGS_TEST_CONVERSION_ROWS", "300000"))
+
+
+def sql(query, params=None):
+    with connections["applogs"].cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchall() if cur.description else cur.rowcount
+
+
+def partition_of(pk):
+    return sql("SELECT tableoid::regclass::text FROM applogs_logrecord WHERE id = %s", [pk])[0][0]
+
+
+def names(part):
+    return [p.name for p in part.list()]
+
+
+def add(*times, **fields):
+    rows = [LogRecord(created=t, level=20, logger="part", message=fields.get("message", "row %d" % i))
+            for i, t in enumerate(times)]
+    LogRecord.objects.bulk_create(rows)
+    return [r.pk for r in rows]
+
+
+@pytest.fixture
+def part():
+    """Partitions() on the applogs test database, put back afterwards as migrations left it
+    (applogs_logrecord_before and applogs_logrecord_default only), so tests/test_schema.py still
+    sees the migrated schema."""
+    part = Partitions("applogs")
+    yield part
+    sql("TRUNCATE applogs_logrecord")
+    for p in part.list():
+        if p.name not in (BEFORE, DEFAULT):
+            sql('DROP TABLE "%s"' % p.name)
+    if BEFORE not in names(part):
+        call_command("migrate", "applogs", "0003", database="applogs", verbosity=0)
+        call_command("migrate", "applogs", database="applogs", verbosity=0)
+
+
+@pytest.fixture
+def t0(part):
+    """The first time after applogs_logrecord_before: where the daily partitions begin."""
+    (before,) = [p for p in part.list() if p.name == BEFORE]
+    assert before.lower is None and before.upper.hour == 0
+    return before.upper
+
+
+def test_rows_land_in_their_partition_and_the_default_catches_the_rest(part, t0):
+    part.maintain(now=t0, ahead_days=3)
+    assert names(part) == [BEFORE] + ["applogs_logrecord_p" + (t0 + timedelta(days=d)).strftime("%Y%m%d")
+                                      for d in range(3)] + [DEFAULT]
+    day = timedelta(days=1)
+    pks = add(t0 - timedelta(microseconds=1), t0, t0 + day - timedelta(microseconds=1), t0 + 2 * day + timedelta(hours=5),
+              t0 + 3 * day, t0 + 400 * day, timezone.now())
+    assert [partition_of(pk) for pk in pks] == [
+        BEFORE, part.list()[1].name, part.list()[1].name, part.list()[3].name, DEFAULT, DEFAULT, BEFORE]
+
+
+def test_maintenance_is_idempotent(part, t0):
+    out = StringIO()
+    part.maintain(now=t0, ahead_days=2, log=out.write)
+    first = names(part)
+    assert out.getvalue().count("Created partition") == 2
+    out = StringIO()
+    part.maintain(now=t0, ahead_days=2, log=out.write)
+    assert out.getvalue() == ""
+    assert names(part) == first
+    # The command with the real time: partitions up to a week ahead, then nothing more to do.
+    call_command("applogs_purge", stdout=StringIO())
+    out = StringIO()
+    call_command("applogs_purge", stdout=out)
+    assert "Created" not in out.getvalue() and "Dropped" not in out.getvalue()
+
+
+def test_rows_in_the_default_partition_move_into_the_partition_created_for_them(part, t0):
+    later = t0 + timedelta(days=10, hours=3)
+    pks = add(later, later, later + timedelta(days=1))
+    assert {partition_of(pk) for pk in pks} == {DEFAULT}
+    out = StringIO()
+    part.maintain(now=later, ahead_days=0, log=out.write)
+    assert "moved 2 record(s)" in out.getvalue()
+    assert [partition_of(pk) for pk in pks] == ["applogs_logrecord_p" + later.strftime("%Y%m%d")] * 2 + [DEFAULT]
+    assert sql("SELECT count(*), count(DISTINCT id) FROM applogs_logrecord") == [(3, 3)]
+
+
+def test_retention_drops_exactly_the_expired_partitions(part, t0):
+    day = timedelta(days=1)
+    part.maintain(now=t0, ahead_days=6)
+    # One row in every hour of every day, in the conversion partition and in the default one too.
+    times = [t0 + timedelta(hours=h) for h in range(-24, 6 * 24)] + [t0 + 30 * day]
+    add(*times)
+    now = t0 + 5 * day + timedelta(hours=1)
+
+    part.maintain(now=now, retention_days=0, ahead_days=0)
+    assert sql("SELECT count(*) FROM applogs_logrecord") == [(len(times),)]
+
+    out = StringIO()
+    part.maintain(now=now, retention_days=2, ahead_days=0, log=out.write)
+    # Whole days before the cutoff go; the day that contains the cutoff stays whole.
+    assert names(part) == ["applogs_logrecord_p" + (t0 + d * day).strftime("%Y%m%d") for d in (3, 4, 5)] + [DEFAULT]
+    assert out.getvalue().count("Dropped partition") == 4
+    kept = sorted(t for t in times if t >= t0 + 3 * day)
+    assert [r.created for r in LogRecord.objects.order_by("created")] == kept
+
+
+def test_retention_deletes_expired_rows_of_the_converted_table_and_the_default_partition(part, t0):
+    now = timezone.now()
+    ages = [0, 1, 5, 29, 31, 40, 40, 100, 365, 400]
+    add(*[now - timedelta(days=d, minutes=1) for d in ages])
+    far = t0 + timedelta(days=3000)
+    add(far, message="default")
+
+    out = StringIO()
+    call_command("applogs_purge", "--older-than-days", "30", "--dry-run", stdout=out)
+    assert "Would delete 6 record(s)" in out.getvalue()
+    assert LogRecord.objects.count() == 11
+    assert names(part) == [BEFORE, DEFAULT]
+
+    out = StringIO()
+    call_command("applogs_purge", "--older-than-days", "30", "--batch-size", "4", stdout=out)
+    assert "Deleted 6 record(s)" in out.getvalue()
+    assert LogRecord.objects.count() == 5
+    # A record far in the future: moved from the default partition into its own, then dropped.
+    part.maintain(now=far + timedelta(days=1), retention_days=1, ahead_days=0)
+    assert LogRecord.objects.count() == 1
+    part.maintain(now=far + timedelta(days=2, hours=1), retention_days=1, ahead_days=0)
+    assert LogRecord.objects.count() == 0
+
+
+@pytest.mark.parametrize("days", ["-3", "x"])
+def test_purge_refuses_a_negative_retention(days):
+    with pytest.raises(CommandError):
+        call_command("applogs_purge", "--older-than-days", days)
+
+
+def test_maintenance_while_rows_are_written(part, t0):
+    """A writer inserts rows over the coming days (some land in the default partition first)
+    while maintenance creates, fills and attaches partitions: every row is there exactly once, in
+    the partition of its time, and no insert failed."""
+    stop = threading.Event()
+    written, errors = [], []
+
+    def writer():
+        import psycopg2
+
+        s = connections["applogs"].settings_dict
+        conn = psycopg2.connect(host=s["HOST"], port=s["PORT"], user=s["USER"], password=s["PASSWORD"],
+                                dbname=s["NAME"])
+        conn.autocommit = True
+        i = 0
+        try:
+            with conn.cursor() as cur:
+                while not stop.is_set() or i < 2000:
+                    batch = [(t0 + timedelta(minutes=37 * (i + k)), "w %d" % (i + k)) for k in range(20)]
+                    cur.execute(
+                        "INSERT INTO applogs_logrecord (created, level, logger, module, func, message, traceback,"
+                        " ip, \"user\", request_id, host, extra) SELECT c, 20, 'w', '', '', m, '', '', '', '', '',"
+                        " '{}' FROM unnest(%s::timestamptz[], %s::text[]) AS u(c, m) RETURNING id",
+                        [[b[0] for b in batch], [b[1] for b in batch]])
+                    written.extend(row[0] for row in cur.fetchall())
+                    i += 20
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for d in range(0, 40, 2):
+            part.maintain(now=t0 + timedelta(days=d), ahead_days=1)
+    finally:
+        stop.set()
+        thread.join(120)
+    assert not errors
+    assert len(written) >= 2000
+    assert sql("SELECT count(*), count(DISTINCT id) FROM applogs_logrecord WHERE logger = 'w'") == [
+        (len(written), len(written))]
+    # Every row whose day has a partition is in it; the others are in the default partition.
+    misplaced = sql("""
+        SELECT count(*) FROM applogs_logrecord r
+        WHERE r.tableoid::regclass::text <> CASE
+            WHEN r.created < %s THEN %s
+            WHEN to_regclass('applogs_logrecord_p' || to_char(r.created AT TIME ZONE 'UTC', 'YYYYMMDD')) IS NOT NULL
+            THEN 'applogs_logrecord_p' || to_char(r.created AT TIME ZONE 'UTC', 'YYYYMMDD')
+            ELSE %s END""", [t0, BEFORE, DEFAULT])
+    assert misplaced == [(0,)]
+
+
+def test_keyset_paging_crosses_partition_boundaries(part, t0):
+    part.maintain(now=t0, ahead_days=3)
+    day = timedelta(days=1)
+    times = []
+    for boundary in (t0, t0 + day, t0 + 2 * day, t0 + 3 * day):  # the last one: into the default
+        times += [boundary - timedelta(microseconds=1)] * 3 + [boundary] * 4 + [boundary + timedelta(seconds=1)]
+    add(*times)
+    assert len({partition_of(r.pk) for r in LogRecord.objects.all()}) == 5
+    expected = list(LogRecord.objects.order_by("-created", "-id").values_list("pk", flat=True))
+
+    seen, cursor = [], None
+    while True:
+        page = keyset_page(LogRecord.objects.all(), cursor, 5)
+        seen += [r.pk for r in page.rows]
+        if not page.has_next:
+            break
+        cursor = decode_cursor(page.next_cursor)
+    assert seen == expected
+
+
+def test_closed_partitions_get_the_search_index_and_search_reads_every_partition(part, t0):
+    part.maintain(now=t0, ahead_days=3)
+    day = timedelta(days=1)
+    add(t0 - day, t0 + timedelta(hours=1), t0 + day + timedelta(hours=1), t0 + 2 * day + timedelta(hours=1),
+        t0 + 9 * day, message="needle in a haystack")
+    add(t0 + timedelta(hours=2), message="hay only")
+    part.maintain(now=t0 + 2 * day, ahead_days=0)
+    trigram = {row[0] for row in sql(
+        "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid "
+        "WHERE x.indisvalid AND pg_get_indexdef(x.indexrelid) LIKE '%%gin_trgm_ops%%'")}
+    p = ["applogs_logrecord_p" + (t0 + d * day).strftime("%Y%m%d") for d in range(3)]
+    # Closed: the converted table (it kept its index) and the first two days; open: the rest.
+    assert trigram == {BEFORE, p[0], p[1]}
+    assert LogRecord.objects.filter(message__icontains="NEEDLE").count() == 5
+
+
+def test_conversion_of_a_populated_table_loses_nothing_and_reverses(part):
+    """migrate back to a plain table, fill it, convert it while a writer inserts, convert back."""
+    call_command("migrate", "applogs", "0003", database="applogs", verbosity=0)
+    assert sql("SELECT relkind FROM pg_class WHERE relname = 'applogs_logrecord'") == [("r",)]
+    sql("""
+        INSERT INTO applogs_logrecord (created, level, logger, module, func, message, traceback, ip, "user",
+                                       request_id, host, extra)
+        SELECT now() - mod(i, 2000000) * interval '3 seconds', 20, 'conv', '', '', 'm' || mod(i, 1000), '', '', '',
+               '', '', '{}'
+        FROM generate_series(1, %s) AS i""", [CONVERSION_ROWS])
+    fingerprint = "SELECT count(*), count(DISTINCT id), sum(id), max(id), sum(hashtext(message || created::text)) " \
+                  "FROM applogs_logrecord WHERE logger = %s"
+    before = sql(fingerprint, ["conv"])
+    assert before[0][0] == CONVERSION_ROWS
+
+    stop = threading.Event()
+    written, errors = [], []
+
+    def writer():
+        from django.db import connection
+
+        try:
+            while not stop.is_set():
+                written.extend(add(timezone.now(), message="during"))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        call_command("migrate", "applogs", database="applogs", verbosity=0)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not errors
+    assert sql("SELECT relkind FROM pg_class WHERE relname = 'applogs_logrecord'") == [("p",)]
+    assert names(part) == [BEFORE, DEFAULT]
+    assert sql(fingerprint, ["conv"]) == before
+    assert sql("SELECT count(*), count(DISTINCT id) FROM applogs_logrecord WHERE logger = 'part'") == [
+        (len(written), len(written))]
+    # The identity goes on from where the old table's sequence was.
+    (new_pk,) = add(timezone.now())
+    assert new_pk > max([before[0][3]] + written)
+
+    call_command("migrate", "applogs", "0003", database="applogs", verbosity=0)
+    assert sql("SELECT relkind FROM pg_class WHERE relname = 'applogs_logrecord'") == [("r",)]
+    assert sql(fingerprint, ["conv"]) == before
+    assert sql("SELECT count(*) FROM applogs_logrecord WHERE logger = 'part'") == [(len(written) + 1,)]
+    (newer_pk,) = add(timezone.now())
+    assert newer_pk > new_pk
+    call_command("migrate", "applogs", database="applogs", verbosity=0)
+    assert sql(fingerprint, ["conv"]) == before
+
+
+def test_conversion_reverses_after_retention_dropped_the_converted_table(part, t0):
+    part.maintain(now=t0, ahead_days=2)
+    add(t0 + timedelta(hours=30), message="kept")
+    part.maintain(now=t0 + timedelta(days=1, hours=1), retention_days=1, ahead_days=0)
+    assert BEFORE not in names(part)
+    call_command("migrate", "applogs", "0003", database="applogs", verbosity=0)
+    assert list(LogRecord.objects.values_list("message", flat=True)) == ["kept"]
+    call_command("migrate", "applogs", "zero", database="applogs", verbosity=0)
+    assert sql("SELECT to_regclass('applogs_logrecord')") == [(None,)]
+    call_command("migrate", "applogs", database="applogs", verbosity=0)
+    assert names(part) == [BEFORE, DEFAULT]
