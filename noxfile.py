@@ -33,6 +33,8 @@ MATRIX = {
 }
 # The one cell that also runs the headless Chromium test (selenium 4 needs Python 3.8+).
 BROWSER_CELL = ("5.2", "3.13")
+# The cells that also run the load tests (marker `heavy`): the oldest and the newest Python.
+HEAVY_CELLS = (("1.11", "3.6"), ("5.2", "3.13"))
 
 # What each Django needs besides the apps' own dependencies. psycopg2 2.9 breaks Django < 3.1.
 DJANGO_PINS = {
@@ -131,6 +133,7 @@ def tests(session, django):
         "APPLOGS_TEST_SPOOL_DIR": os.path.join(os.environ.get("APPLOGS_TEST_SPOOL_DIR", "/tmp"), cell),
         # The browser test runs in one cell only (it is slow and rewrites docs/viewer.png).
         "APPLOGS_TEST_BROWSER": "1" if (django, session.python) == BROWSER_CELL else "0",
+        "APPLOGS_TEST_HEAVY": "1" if (django, session.python) in HEAVY_CELLS else "0",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     session.log("Django %s on Python %s (%s)" % (

@@ -351,6 +351,7 @@ def test_copy_special_characters_round_trip(make_logger, logs):
     assert rows(message="plain").get().extra == {}
 
 
+@pytest.mark.heavy
 def test_unpaced_burst_of_200000_records_lands_completely_in_order(make_logger, logs, tmp_path):
     # Far more than the memory queue holds, logged as fast as the caller can: what does not fit
     # goes through the spool, and everything lands, in order, with nothing dropped.

@@ -372,6 +372,7 @@ def test_unsafe_spool_directory_is_refused(make_logger, logs, tmp_path, capfd, p
     assert reason in err, err
 
 
+@pytest.mark.heavy
 @pytest.mark.needs_server_alone
 def test_burst_during_a_30_second_outage_lands_completely_in_order(make_logger, logs, tmp_path):
     n = 200000
@@ -406,6 +407,7 @@ def _big_sequence(logger_name):
     return [int(m.rsplit(" ", 1)[1]) for m in got.iterator()]
 
 
+@pytest.mark.heavy
 @pytest.mark.needs_server_alone  # ends every writer's COPY on the server
 def test_connection_cut_mid_copy_loses_nothing_and_duplicates_nothing(make_logger, logs, tmp_path):
     n = 20000
@@ -450,6 +452,7 @@ def _postgres_processes():
     return [postmaster] + children
 
 
+@pytest.mark.heavy
 @pytest.mark.needs_server_alone  # pauses the whole server
 def test_server_that_stops_answering_mid_copy_loses_nothing_and_duplicates_nothing(
         make_logger, logs, tmp_path, capfd):

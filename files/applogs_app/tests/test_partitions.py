@@ -251,6 +251,7 @@ def test_closed_partitions_get_the_search_index_and_search_reads_every_partition
     assert LogRecord.objects.filter(message__icontains="NEEDLE").count() == 5
 
 
+@pytest.mark.heavy
 def test_conversion_of_a_populated_table_loses_nothing_and_reverses(part):
     """migrate back to a plain table, fill it, convert it while a writer inserts, convert back."""
     call_command("migrate", "applogs", "0003", database="applogs", verbosity=0)
