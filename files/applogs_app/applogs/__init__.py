@@ -1,3 +1,3 @@
 """Database-backed application logging for the Django portals."""
 
-__version__ = "1.0.1"
+__version__ = "1.1.0"

@@ -3,11 +3,13 @@ paginator only looks one row past the page), no SELECT DISTINCT filters, no date
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.main import PAGE_VAR
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from . import conf
+from .compat import ADMIN_FIRST_PAGE, HAS_VIEW_PERMISSION, display
 from .export import COLUMNS
 from .models import LogRecord
 from .paginator import NoCountPaginator
@@ -76,19 +78,20 @@ class LogRecordAdmin(admin.ModelAdmin):
     def xlsexport_max_rows(self):
         return int(conf.get("EXPORT_MAX_ROWS"))
 
-    @admin.display(description="level", ordering="level")
+    @display(description="level", ordering="level")
     def level_badge(self, obj):
         # Inline style: the admin pages do not load the viewer's stylesheet.
         return format_html('<span style="color: {}; font-weight: 600">{}</span>',
                            LEVEL_COLOURS.get(obj.level, "inherit"), obj.get_level_display())
 
-    @admin.display(description="message")
+    @display(description="message")
     def short_message(self, obj):
         return Truncator(obj.message).chars(200)
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        # ?p= counts from 0 before Django 3.1, from 1 since.
         try:
-            page_number = int(request.GET.get(PAGE_VAR, 1))
+            page_number = int(request.GET.get(PAGE_VAR, ADMIN_FIRST_PAGE)) - ADMIN_FIRST_PAGE + 1
         except ValueError:
             page_number = 1
         return self.paginator(queryset, per_page, orphans, allow_empty_first_page, page_number=page_number)
@@ -98,7 +101,18 @@ class LogRecordAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
+        if HAS_VIEW_PERMISSION:
+            return False
+        # Before Django 2.1 the admin shows a model only to who may change it: there the view
+        # permission opens it, for reading only (change_view refuses to save).
+        return request.user.has_perm("applogs.view_logrecord")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not HAS_VIEW_PERMISSION:
+            if request.method not in ("GET", "HEAD"):
+                raise PermissionDenied
+            extra_context = dict(extra_context or {}, show_save=False, show_save_and_continue=False)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_delete_permission(self, request, obj=None):
         return False

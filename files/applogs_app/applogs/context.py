@@ -4,10 +4,11 @@ The middleware sets it for the duration of a request; records logged anywhere du
 (thread or asyncio task alike) pick it up. The user is resolved only when a record asks for it, so
 requests that log nothing never load their session.
 """
-import contextvars
 import threading
 
-_current = contextvars.ContextVar("applogs_request_context", default=None)
+from .compat import ContextVar
+
+_current = ContextVar("applogs_request_context", default=None)
 # Resolving request.user may run SQL, which may be logged, whose filter may ask for the user again.
 _resolving = threading.local()
 

@@ -110,6 +110,8 @@ class DBLogsHandler(logging.Handler):
 
     def _get_writer(self):
         # After a fork the child gets a writer (and thread, and connection) of its own.
+        if writer.check_fork is not None:
+            writer.check_fork()
         if self._generation != writer.generation:
             self._writer = writer.get_writer(self.options)
             self._generation = writer.generation

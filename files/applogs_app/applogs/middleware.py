@@ -2,9 +2,8 @@
 import re
 import uuid
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-
 from . import context
+from .compat import iscoroutinefunction, markcoroutinefunction
 from .filters import context_for_request
 
 HEADER = "X-Request-ID"
@@ -20,12 +19,15 @@ def request_id_for(request):
 
 
 class RequestContextMiddleware:
+    """In MIDDLEWARE (sync or async) as a callable; in a Django 1.11 portal's MIDDLEWARE_CLASSES
+    through process_request/process_response, which Django only calls there."""
+
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response):
+    def __init__(self, get_response=None):
         self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
+        self.async_mode = get_response is not None and iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
 
@@ -36,9 +38,21 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _finish(request, response):
-        if response is not None and not response.has_header(HEADER):
-            response[HEADER] = request.request_id
+        request_id = getattr(request, "request_id", None)
+        if response is not None and request_id and not response.has_header(HEADER):
+            response[HEADER] = request_id
         return response
+
+    # MIDDLEWARE_CLASSES (old-style middleware).
+    def process_request(self, request):
+        request._applogs_context_token = self._enter(request)
+
+    def process_response(self, request, response):
+        token = getattr(request, "_applogs_context_token", None)
+        if token is not None:
+            del request._applogs_context_token
+            context.deactivate(token)
+        return self._finish(request, response)
 
     def __call__(self, request):
         if self.async_mode:

@@ -2,6 +2,8 @@ import logging
 
 from django.db import models
 
+from .compat import HAS_VIEW_PERMISSION, JSONField, index
+
 LEVEL_CHOICES = [
     (logging.DEBUG, "DEBUG"),
     (logging.INFO, "INFO"),
@@ -29,32 +31,30 @@ class LogRecord(models.Model):
     request_id = models.CharField(max_length=64, blank=True, default="")
     host = models.CharField(max_length=255, blank=True, default="")
     process = models.PositiveIntegerField(null=True, blank=True)
-    extra = models.JSONField(default=dict, blank=True)
+    extra = JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]
         verbose_name = "log record"
         verbose_name_plural = "log records"
+        # The indexes are created by the migrations in SQL, identical on every Django version;
+        # these declarations keep Django's idea of the model in step (compat.index leaves out
+        # what an old Django cannot declare).
         indexes = [
             # Keyset pagination of the viewer: newest first, ties broken by id.
-            models.Index(fields=["created", "id"], name="applogs_created_id"),
-            models.Index(fields=["level", "created", "id"], name="applogs_level_created"),
+            index(["created", "id"], "applogs_created_id"),
+            index(["level", "created", "id"], "applogs_level_created"),
             # A logger and its children (logger = 'x' OR logger LIKE 'x.%'): pattern ops so the
             # prefix can use the index under any collation (migration 0002, docs/benchmarks.md).
-            models.Index(
-                fields=["logger", "created", "id"],
-                name="applogs_logger_prefix",
-                opclasses=["varchar_pattern_ops", "timestamptz_ops", "int8_ops"],
-            ),
-            models.Index(
-                fields=["request_id"],
-                name="applogs_request_id",
-                condition=~models.Q(request_id=""),
-            ),
+            index(["logger", "created", "id"], "applogs_logger_prefix",
+                  opclasses=["varchar_pattern_ops", "timestamptz_ops", "int8_ops"]),
+            index(["request_id"], "applogs_request_id", condition=~models.Q(request_id="")),
             # Text search (message__icontains) has a trigram GIN index on UPPER(message), created by
             # migration 0003 in SQL: declaring it here would need OpClass, which only works with
             # django.contrib.postgres in the portal's INSTALLED_APPS.
         ]
+        # Django 2.1+ has the view permission built in; before, it is declared here.
+        permissions = [] if HAS_VIEW_PERMISSION else [("view_logrecord", "Can view log record")]
 
     def __str__(self):
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.get_level_display()} {self.logger}: {self.message[:80]}"

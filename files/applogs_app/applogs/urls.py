@@ -1,6 +1,5 @@
-from django.urls import path
-
 from . import views
+from .compat import path
 
 app_name = "applogs"
 

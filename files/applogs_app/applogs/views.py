@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
 from . import conf
+from .compat import DateTimeField
 from .export import export_response
 from .models import LEVEL_CHOICES, LogRecord
 from .paginator import decode_cursor, keyset_page
@@ -78,8 +79,8 @@ class LogFilterForm(forms.Form):
     ip = forms.CharField(required=False, label="IP", max_length=64)
     request_id = forms.CharField(required=False, label="Request id", max_length=64)
     # Naive values are read in the current time zone (the portal's TIME_ZONE) by DateTimeField.
-    since = forms.DateTimeField(required=False, widget=LocalDateTimeInput())
-    until = forms.DateTimeField(required=False, widget=LocalDateTimeInput())
+    since = DateTimeField(required=False, widget=LocalDateTimeInput())
+    until = DateTimeField(required=False, widget=LocalDateTimeInput())
 
     def filter(self, queryset):
         """Apply the valid filters; an invalid one is reported on the form and ignored."""

@@ -21,6 +21,9 @@ import time
 
 from . import conf
 
+# queue.SimpleQueue is Python 3.7+; Queue has the same put/get/qsize (with a lock) on 3.6.
+_SimpleQueue = getattr(queue, "SimpleQueue", queue.Queue)
+
 COLUMNS = (
     "created", "level", "logger", "module", "func", "lineno", "message", "traceback",
     "ip", "user", "request_id", "host", "process", "extra",
@@ -156,7 +159,7 @@ class Writer:
         self.options = options
         # SimpleQueue (C, lock-free for the caller) with a soft bound checked by put(): a few
         # concurrent callers may overshoot it by one each, which is harmless.
-        self.queue = queue.SimpleQueue()
+        self.queue = _SimpleQueue()
         self.maxsize = options.queue_size
         # Set by callers when a full batch is waiting, and by flush(): see _collect().
         self.wakeup = threading.Event()
@@ -600,6 +603,17 @@ def _after_fork_in_child():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+    check_fork = None
+else:
+    # Python 3.6 has no fork hook: the handler calls check_fork(), and the child notices the fork
+    # by its pid.
+    _pid = os.getpid()
+
+    def check_fork():
+        global _pid
+        if os.getpid() != _pid:
+            _pid = os.getpid()
+            _after_fork_in_child()
 
 # Registered after logging's own atexit hook, so it runs before logging.shutdown().
 atexit.register(shutdown_all)

@@ -182,7 +182,7 @@ def test_check_without_the_package(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-c", SCRIPT_WITHOUT_XLSEXPORT], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", SCRIPT_WITHOUT_XLSEXPORT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=120)
     # 3: the check failed; an ImportError during setup would exit with 1 and a traceback.
     assert result.returncode == 3, result.stderr

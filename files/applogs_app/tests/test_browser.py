@@ -21,6 +21,8 @@ REPO_DOCS = pathlib.Path(__file__).resolve().parents[3] / "docs"
 WAIT = 30  # seconds; generous for slow CI machines, never an assertion about speed
 
 pytestmark = [
+    pytest.mark.skipif(os.environ.get("APPLOGS_TEST_BROWSER") == "0",
+                       reason="the test matrix runs the browser test in one cell only"),
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="%s is missing (apt-get install chromium chromium-driver)" % CHROMIUM),
     pytest.mark.django_db(transaction=True, databases=["default", "applogs"]),
 ]

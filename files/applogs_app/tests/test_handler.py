@@ -329,7 +329,7 @@ def test_management_command_last_record_lands_after_exit(logs, tmp_path):
     )
     # The process exits right after its last line: only the atexit flush can write it.
     proc = subprocess.run([sys.executable, "-m", "django", "shell", "-c", code],
-                          cwd=str(APP_DIR), env=_subprocess_env(), capture_output=True, text=True,
+                          cwd=str(APP_DIR), env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert rows(message="last line %s" % token).count() == 1

@@ -182,8 +182,8 @@ def test_process_that_exits_during_an_outage_loses_nothing(logs, settings):
     def command(text):
         code = "import logging\nlog = logging.getLogger('command')\n" + text
         proc = subprocess.run([sys.executable, "-m", "django", "shell", "-c", code],
-                              cwd=str(APP_DIR), env=_subprocess_env(), capture_output=True,
-                              text=True, timeout=120)
+                              cwd=str(APP_DIR), env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         return proc
 

@@ -118,7 +118,7 @@ def run_check(**env_overrides):
                PYTHONPATH=str(APP_DIR) + os.pathsep + env.get("PYTHONPATH", ""))
     env.update(env_overrides)
     return subprocess.run([sys.executable, "-m", "django", "applogs_check", "--timeout", "20"],
-                          cwd=str(APP_DIR), env=env, capture_output=True, text=True, timeout=120)
+                          cwd=str(APP_DIR), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
 
 
 @pytest.mark.django_db(databases=["default", "applogs"], transaction=True)

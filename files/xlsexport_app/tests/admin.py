@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from xlsexport.actions import export_to_xlsx
+from xlsexport.compat import display
 
 from .models import Item
 
@@ -10,7 +11,7 @@ class ItemAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "created", "category", "amount", "shout")
     actions = [export_to_xlsx]
 
-    @admin.display(description="Loud name")
+    @display(description="Loud name")
     def shout(self, obj):
         return format_html("<b>{}</b>", obj.name.upper())
 

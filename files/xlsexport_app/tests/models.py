@@ -1,5 +1,7 @@
 from django.db import models
 
+from xlsexport.compat import JSONField
+
 
 class Category(models.Model):
     name = models.CharField(max_length=50)
@@ -16,7 +18,7 @@ class Item(models.Model):
     created = models.DateTimeField()
     amount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL)
-    data = models.JSONField(default=dict, blank=True)
+    data = JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]

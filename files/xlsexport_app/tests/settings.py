@@ -16,7 +16,8 @@ DATABASES = {
         "PORT": os.environ.get("APPLOGS_TEST_PGPORT", "5432"),
         "USER": os.environ.get("APPLOGS_TEST_PGUSER", "wfm"),
         "PASSWORD": os.environ.get("APPLOGS_TEST_PGPASSWORD", "wfm"),
-        "NAME": "xlsexport",
+        # One name per test-matrix cell, so cells can share the server.
+        "NAME": os.environ.get("XLSEXPORT_TEST_NAME", "xlsexport"),
     },
 }
 

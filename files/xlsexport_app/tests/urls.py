@@ -1,4 +1,8 @@
 from django.contrib import admin
-from django.urls import path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+try:
+    from django.urls import re_path
+except ImportError:  # Django 1.11
+    from django.conf.urls import url as re_path
+
+urlpatterns = [re_path(r"^admin/", admin.site.urls)]

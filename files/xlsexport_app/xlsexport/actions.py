@@ -15,6 +15,7 @@ from django.utils.html import strip_tags
 from django.utils.safestring import SafeData
 from django.utils.text import capfirst, slugify
 
+from .compat import iterate
 from .writer import xlsx_response
 
 DEFAULT_MAX_ROWS = 100000
@@ -60,7 +61,7 @@ def capped_rows(queryset, max_rows, convert):
     def rows():
         # One row past the cap tells whether the set was capped without a COUNT(*).
         # iterator() keeps memory flat (server-side cursor on PostgreSQL).
-        for index, item in enumerate(queryset[: max_rows + 1].iterator(chunk_size=ITERATOR_CHUNK_SIZE)):
+        for index, item in enumerate(iterate(queryset[: max_rows + 1], ITERATOR_CHUNK_SIZE)):
             if index == max_rows:
                 state["capped"] = True
                 break

@@ -17,8 +17,9 @@ import re
 import tempfile
 
 import xlsxwriter
-from django.http import FileResponse
 from django.utils import timezone
+
+from .compat import attachment_response
 
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -237,4 +238,4 @@ def xlsx_response(headers, rows, filename, **kwargs):
         raise
     if not filename.endswith(".xlsx"):
         filename += ".xlsx"
-    return FileResponse(fileobj, as_attachment=True, filename=filename, content_type=CONTENT_TYPE)
+    return attachment_response(fileobj, filename, CONTENT_TYPE)
