@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import nox
 
@@ -21,9 +22,10 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 APPS = ("xlsexport", "applogs")
 WHEELS = os.path.join(ROOT, ".nox", "wheels")
 
-# Django LTS -> the Pythons it supports (oldest first).
+# Django LTS -> the Pythons it supports (oldest first). Django 1.11 also on 3.9: Debian bullseye's
+# Python, which the legacy portals' hosts run it on, though 1.11 was released for 3.4-3.7.
 MATRIX = {
-    "1.11": ("3.6", "3.7"),
+    "1.11": ("3.6", "3.7", "3.9"),
     "2.2": ("3.6", "3.7", "3.8", "3.9"),
     "3.2": ("3.6", "3.7", "3.8", "3.9", "3.10"),
     "4.2": ("3.8", "3.9", "3.10", "3.11", "3.12"),
@@ -79,15 +81,23 @@ def _cells():
 @nox.session(python=False)
 def wheels(session):
     """Build both apps as py3-none-any wheels with the controller's Python, as the role does."""
-    shutil.rmtree(WHEELS, ignore_errors=True)
-    for app in APPS:
-        session.run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", WHEELS,
-                    os.path.join(ROOT, "files", app + "_app"), external=True)
-    built = sorted(os.listdir(WHEELS))
+    os.makedirs(WHEELS, exist_ok=True)
+    # Built aside and moved in, so a run that is installing them meanwhile sees whole files.
+    with tempfile.TemporaryDirectory(dir=WHEELS) as tmp:
+        for app in APPS:
+            # Without build isolation (setuptools from requirements-dev.txt): a fresh build
+            # environment per app costs more than the build itself.
+            session.run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                        "-w", tmp, os.path.join(ROOT, "files", app + "_app"), external=True)
+        built = sorted(os.listdir(tmp))
+        for name in built:
+            if not name.endswith("-py3-none-any.whl"):
+                session.error("%s is not a pure-Python py3-none-any wheel" % name)
+            os.replace(os.path.join(tmp, name), os.path.join(WHEELS, name))
+    for old in os.listdir(WHEELS):
+        if old.endswith(".whl") and old not in built:
+            os.remove(os.path.join(WHEELS, old))
     session.log("built %s" % ", ".join(built))
-    for name in built:
-        if not name.endswith("-py3-none-any.whl"):
-            session.error("%s is not a pure-Python py3-none-any wheel" % name)
 
 
 def _wheel(app):
@@ -106,7 +116,10 @@ def tests(session, django):
     # Newest pip the interpreter can run (21.3.x on 3.6), as a portal's virtualenv has. Named
     # explicitly: the pip that 3.6's venv bundles does not skip releases that need a newer Python.
     session.install("-q", "--upgrade", PIP.get(session.python, "pip"))
-    session.install("-q", _wheel("xlsexport"), _wheel("applogs") + "[test]", *DJANGO_PINS[django])
+    wheels = [_wheel("xlsexport"), _wheel("applogs")]
+    session.install("-q", wheels[0], wheels[1] + "[test]", *DJANGO_PINS[django])
+    # The same version number may have been installed from an older build.
+    session.install("-q", "--force-reinstall", "--no-deps", *wheels)
 
     # One PostgreSQL server for every cell of a run; each cell has its own databases (and spool),
     # so cells can run side by side.
@@ -125,8 +138,11 @@ def tests(session, django):
         session.run("python", "-c", "import django, sys; print(django.get_version(), sys.version.split()[0])",
                     silent=True).strip()))
     only = os.environ.get("APPLOGS_TEST_APPS")
+    if os.environ.get("APPLOGS_TEST_SERVER_ALONE") == "only":
+        only = "applogs"  # the tests that need the server alone (see tests/conftest.py)
     for app in APPS:
         if only and app != only:
             continue
         with session.chdir(os.path.join(ROOT, "files", app + "_app")):
-            session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)
+            session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=5",
+                        *session.posargs, env=env)

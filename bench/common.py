@@ -10,7 +10,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.environ.get("BENCH_RESULTS_DIR") or os.path.join(ROOT, ".cache", "bench-results")
 
 
+# Nanosecond counter; Python 3.6 has only the float one.
+perf_counter_ns = getattr(time, "perf_counter_ns", None) or (lambda: int(time.perf_counter() * 1e9))
+
+
 def setup_django(dataset=None):
+    if dataset == "scratch":
+        # bench/compat gives each Django version scratch databases of its own.
+        dataset = os.environ.get("BENCH_SCRATCH", "scratch")
     if dataset:
         os.environ["BENCH_DATASET"] = dataset
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -51,7 +58,13 @@ def machine():
         import django
 
         info["django"] = django.get_version()
-        from importlib.metadata import version
+        try:
+            from importlib.metadata import version
+        except ImportError:  # Python < 3.8
+            import pkg_resources
+
+            def version(name):
+                return pkg_resources.get_distribution(name).version
 
         info["django_db_logger"] = version("django-db-logger")
         info["django_applogs"] = version("django-applogs")
@@ -68,7 +81,7 @@ def machine():
         pass
     try:
         info["git"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                                     capture_output=True, text=True).stdout.strip()
+                                     stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
     except OSError:
         pass
     return info

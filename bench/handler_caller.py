@@ -38,7 +38,7 @@ def flush_applogs(handler, timeout=120.0):
 
 
 def timer_overhead():
-    pc = time.perf_counter_ns
+    pc = common.perf_counter_ns
     samples = []
     for _ in range(20000):
         t0 = pc()
@@ -48,7 +48,7 @@ def timer_overhead():
 
 
 def run_batch(logger, n, samples):
-    pc = time.perf_counter_ns
+    pc = common.perf_counter_ns
     info = logger.info
     append = samples.append
     for i in range(n):

@@ -1,3 +1,9 @@
 """Database-backed application logging for the Django portals."""
 
 __version__ = "1.1.0"
+
+# Django < 3.2 uses the app's AppConfig subclass only when it is named here.
+import django  # noqa: E402
+
+if django.VERSION < (3, 2):
+    default_app_config = "applogs.apps.ApplogsConfig"

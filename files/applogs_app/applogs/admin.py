@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from . import conf
-from .compat import ADMIN_FIRST_PAGE, HAS_VIEW_PERMISSION, display
+from .compat import ADMIN_FIRST_PAGE, ADMIN_MODEL_TEMPLATES, HAS_VIEW_PERMISSION, display
 from .export import COLUMNS
 from .models import LogRecord
 from .paginator import NoCountPaginator
@@ -73,6 +73,8 @@ class LogRecordAdmin(admin.ModelAdmin):
     actions = [export_to_xlsx] if export_to_xlsx else []
     xlsexport_fields = tuple(field for _, field, _ in COLUMNS)
     readonly_fields = [f.name for f in LogRecord._meta.fields]
+    if not ADMIN_MODEL_TEMPLATES:
+        change_list_template = "admin/applogs/logrecord/change_list_legacy.html"
 
     @property
     def xlsexport_max_rows(self):
@@ -95,6 +97,12 @@ class LogRecordAdmin(admin.ModelAdmin):
         except ValueError:
             page_number = 1
         return self.paginator(queryset, per_page, orphans, allow_empty_first_page, page_number=page_number)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # Django < 2.1 offers "delete selected" whatever has_delete_permission says.
+        actions.pop("delete_selected", None)
+        return actions
 
     # Records are written by the logging handler only; the admin can look, never touch.
     def has_add_permission(self, request, obj=None):

@@ -3,9 +3,15 @@ on, in one place; the rest of the package is written against the newest.
 
 Importing this module imports no models and reads no settings: the handler and the filter are
 built while Django configures logging.
+
+Elsewhere, because it cannot live here: `default_app_config` in __init__.py (Django < 3.2 reads it
+before importing anything else of the app); the templates use {% trans %}, which every version has
+({% translate %} is 3.1+); the admin's change list template for Django < 2.1
+(admin/applogs/logrecord/change_list_legacy.html); the migrations build the schema in SQL; the
+writer's own fallbacks for Python 3.6 (queue.Queue for SimpleQueue, fork detection by pid).
 """
 import asyncio
-
+import sys
 import threading
 
 import django
@@ -93,6 +99,8 @@ else:
 # The "view" permission exists from Django 2.1 on; before, applogs declares view_logrecord itself
 # (models.LogRecord.Meta) so the viewer's permission check means the same everywhere.
 HAS_VIEW_PERMISSION = DJANGO >= (2, 1)
+# Django 2.1+ looks for the admin's actions, search form and pagination templates per model.
+ADMIN_MODEL_TEMPLATES = DJANGO >= (2, 1)
 # The admin changelist's ?p= page number is 0-based before Django 3.1, 1-based since.
 ADMIN_FIRST_PAGE = 1 if DJANGO >= (3, 1) else 0
 
@@ -157,3 +165,8 @@ def index(fields, name, opclasses=(), condition=None):
             kwargs["condition"] = condition
         return models.Index(fields=list(fields), name=name, **kwargs)
     return models.Index(fields=list(fields), name=name)
+
+
+# Request context in async views: Django 3.1+ has them, and a task-local context needs Python 3.7+
+# (on 3.6 the context is per thread, so async requests served at once could see each other's).
+ASYNC_CONTEXT = DJANGO >= (3, 1) and sys.version_info >= (3, 7)

@@ -10,6 +10,8 @@ import re
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
+from .compat import ADMIN_FIRST_PAGE
+
 CURSOR_RE = re.compile(r"^(\d{8}T\d{6}\.\d{6})Z_(\d+)$")
 _CURSOR_TIME_FORMAT = "%Y%m%dT%H%M%S.%f"
 
@@ -82,6 +84,9 @@ class NoCountPaginator(Paginator):
     def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, page_number=1):
         super().__init__(object_list, per_page, orphans=0, allow_empty_first_page=allow_empty_first_page)
         self.page_number = max(1, page_number)
+
+    # The admin's own number of the first page (its ?p=), for the pagination template.
+    first_page = ADMIN_FIRST_PAGE
 
     @cached_property
     def count(self):

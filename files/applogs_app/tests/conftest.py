@@ -4,12 +4,37 @@ import os
 import pytest
 
 from applogs import writer
+from applogs.compat import DJANGO
 from applogs.handlers import DBLogsHandler
 
 if not os.environ.get("APPLOGS_TEST_PGPORT"):
     raise pytest.UsageError(
         "APPLOGS_TEST_PG* are not set: run the tests through scripts/test-apps, which starts "
         "a private PostgreSQL cluster (scripts/lib/testpg.sh).")
+
+
+if DJANGO < (2, 2):
+    # Before Django 2.2 a test case knows no `databases` (which the django_db marks name): it
+    # flushes and wraps every database only with multi_db.
+    from django.test import TransactionTestCase
+
+    TransactionTestCase.multi_db = True
+
+
+def pytest_collection_modifyitems(config, items):
+    # Several cells of the test matrix share one PostgreSQL server; stopping it, or changing the
+    # password of its login, would break the others. scripts/test-apps runs these tests once the
+    # parallel cells are done (APPLOGS_TEST_SERVER_ALONE=later while they run, =only afterwards).
+    mode = os.environ.get("APPLOGS_TEST_SERVER_ALONE", "")
+    if mode == "later":
+        skip = pytest.mark.skip(reason="stops the shared server: run after the parallel cells")
+        for item in items:
+            if "needs_server_alone" in item.keywords:
+                item.add_marker(skip)
+    elif mode == "only":
+        kept = [item for item in items if "needs_server_alone" in item.keywords]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 @pytest.fixture(scope="session", autouse=True)

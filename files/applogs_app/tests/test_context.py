@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from applogs import context
+from applogs.compat import ASYNC_CONTEXT, DJANGO, path
 from applogs.filters import RequestContextFilter, client_ip
 from applogs.middleware import RequestContextMiddleware
 from applogs.models import LogRecord
@@ -190,8 +191,6 @@ def test_middleware_does_not_touch_the_user_unless_a_record_is_logged():
 def test_middleware_in_the_full_stack_does_not_load_the_session_of_silent_requests(client, settings):
     # Through the real middleware stack (sessions, auth): a request that logs nothing leaves the
     # session unaccessed.
-    from django.urls import path
-
     captured = {}
 
     def silent(request):
@@ -237,6 +236,11 @@ def test_context_isolation_between_threads():
     assert results == {i: ("10.0.0.%d" % i, "req-%d" % i) for i in range(8)}
 
 
+needs_async = pytest.mark.skipif(
+    not ASYNC_CONTEXT, reason="async views need Django 3.1+, context variables Python 3.7+")
+
+
+@needs_async
 def test_context_isolation_between_asyncio_tasks():
     async def run():
         started = asyncio.Event()
@@ -287,6 +291,7 @@ def test_real_user_from_auth():
     assert filtered(request=request).user == "kuznetsov"
 
 
+@needs_async
 def test_async_view_user_already_loaded_by_auser():
     # In an async view request.user would need a query (not allowed there); a user that
     # request.auser() already loaded is used instead.
@@ -300,6 +305,7 @@ def test_async_view_user_already_loaded_by_auser():
     assert asyncio.run(run()).content == b"async-user"
 
 
+@needs_async
 @pytest.mark.django_db(databases=["default"])
 def test_async_view_with_an_unloaded_lazy_user_gets_dashes_not_an_error():
     from django.contrib.auth.middleware import AuthenticationMiddleware
@@ -315,3 +321,34 @@ def test_async_view_with_an_unloaded_lazy_user_gets_dashes_not_an_error():
         return await RequestContextMiddleware(view)(request)
 
     assert asyncio.run(run()).content == b"--"
+
+
+PORTAL_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "applogs.middleware.RequestContextMiddleware",
+]
+
+
+@pytest.mark.parametrize("setting", [
+    "MIDDLEWARE",
+    pytest.param("MIDDLEWARE_CLASSES", marks=pytest.mark.skipif(
+        DJANGO >= (2, 0), reason="MIDDLEWARE_CLASSES is gone since Django 2.0")),
+])
+@pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
+def test_middleware_in_a_portals_settings(logs, settings, client, setting):
+    """A portal lists the middleware in MIDDLEWARE, or (Django 1.11) in MIDDLEWARE_CLASSES."""
+    if setting == "MIDDLEWARE_CLASSES":
+        settings.MIDDLEWARE = None  # what makes Django 1.11 use MIDDLEWARE_CLASSES
+        settings.MIDDLEWARE_CLASSES = PORTAL_MIDDLEWARE
+    else:
+        settings.MIDDLEWARE = PORTAL_MIDDLEWARE
+    client.force_login(User.objects.create_user("petrov", password="x"))
+    response = client.get("/log-probe/", REMOTE_ADDR="10.4.4.4", HTTP_X_REQUEST_ID="req-mw")
+    assert response.status_code == 200
+    assert response["X-Request-ID"] == "req-mw"
+    assert context.current() is None  # deactivated when the response left the middleware
+    assert logs.flush(30)
+    assert list(LogRecord.objects.values_list("logger", "message", "ip", "user", "request_id")) == [
+        ("api", "probe", "10.4.4.4", "petrov", "req-mw")]

@@ -6,6 +6,7 @@ database migrated on Django 5.2, which is what the portals installed before olde
 were supported; to change the schema on purpose, change the migrations and then the file
 (APPLOGS_WRITE_SCHEMA=1 writes it), and say why in the commit.
 """
+import io
 import os
 
 import pytest
@@ -60,3 +61,15 @@ def test_migrations_build_the_committed_schema():
 def test_nothing_of_applogs_in_the_default_database():
     # The router keeps the applogs tables (and their indexes) out of the portal's database.
     assert [line for line in schema_of("default").splitlines() if not line.startswith("extension")] == []
+
+
+def test_models_match_the_migrations():
+    # The migrations' state operations describe models.py exactly, on every Django version:
+    # makemigrations finds nothing to write.
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    try:
+        call_command("makemigrations", "applogs", "--check", "--dry-run", stdout=out)
+    except SystemExit as exit:
+        raise AssertionError("makemigrations would write a migration:\n" + out.getvalue()) from exit

@@ -1,1 +1,7 @@
 __version__ = "1.2.0"
+
+# Django < 3.2 uses the app's AppConfig subclass only when it is named here.
+import django  # noqa: E402
+
+if django.VERSION < (3, 2):
+    default_app_config = "xlsexport.apps.XlsExportConfig"

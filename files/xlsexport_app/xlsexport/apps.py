@@ -11,7 +11,7 @@ def check_xlsxwriter(app_configs=None, **kwargs):
         return [
             checks.Error(
                 "xlsexport needs the XlsxWriter package, which cannot be imported.",
-                hint="Install it into the same virtualenv: pip install 'XlsxWriter>=3.1'.",
+                hint="Install it into the same virtualenv: pip install 'XlsxWriter>=3.0'.",
                 obj="xlsexport",
                 id="xlsexport.E001",
             )

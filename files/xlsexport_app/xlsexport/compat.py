@@ -4,6 +4,8 @@ import django
 from django.http import FileResponse
 
 DJANGO = django.VERSION[:2]
+# Django 2.1+: the "view" permission; before, the admin (and so its actions) needs "change".
+HAS_VIEW_PERMISSION = DJANGO >= (2, 1)
 
 
 def iterate(queryset, chunk_size):
