@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Build the applogs/xlsexport wheels and fetch their third-party wheels on the controller.
 
-Usage: build_wheels.py WHEEL_DIR SOURCE_DIR [SOURCE_DIR ...] -- [REQUIREMENT ...]
+Usage: build_wheels.py WHEEL_DIR SOURCE_DIR [SOURCE_DIR ...] --python X.Y [--python X.Y ...] -- [REQUIREMENT ...]
 
-Prints a JSON object: normalised distribution name -> {"version", "file", "local"} where "local" is
-true for the wheels built from SOURCE_DIRs. Uses the running interpreter's pip. Third-party wheels
-are taken from WHEEL_DIR when already there (so a controller without internet works once the cache
-is filled) and downloaded from the package index otherwise.
+Prints a JSON object: target Python version "X.Y" -> normalised distribution name ->
+{"version", "file", "local"}, where "local" is true for the wheels built from SOURCE_DIRs (pure Python,
+one wheel for every target). Third-party wheels are downloaded for each target Python
+(`pip download --python-version X.Y --only-binary=:all:`, so pip picks the newest release that still
+supports that Python) into WHEEL_DIR/pyX.Y; they are taken from there when already present (a
+controller without internet works once the cache is filled). Uses the running interpreter's pip.
 """
+import argparse
 import glob
 import json
 import os
@@ -17,13 +20,8 @@ import subprocess
 import sys
 import tempfile
 
-
-def norm(name):
-    return re.sub(r"[-_.]+", "_", name).lower()
-
-
-def vkey(version):
-    return [int(p) if p.isdigit() else p for p in re.split(r"[.+-]", version)]
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 
 def pip(*args):
@@ -32,50 +30,75 @@ def pip(*args):
     return proc.returncode, proc.stdout
 
 
-def main(argv):
-    sep = argv.index("--") if "--" in argv else len(argv)
-    wheel_dir, sources, reqs = argv[0], argv[1:sep], argv[sep + 1:]
-    os.makedirs(wheel_dir, exist_ok=True)
-    local = set()
-    for src in sources:
-        # Rebuild our own wheels every time: drop the old ones of the same distribution first.
-        name = None
-        with open(os.path.join(src, "pyproject.toml"), encoding="utf-8") as fh:
-            m = re.search(r'^name\s*=\s*"([^"]+)"', fh.read(), re.M)
-            name = norm(m.group(1))
-        for old in glob.glob(os.path.join(wheel_dir, name + "-*.whl")):
-            os.unlink(old)
-        # Build from a clean copy: no stale build/ or egg-info of the source tree ends up in the wheel,
-        # and the source tree is left untouched.
-        with tempfile.TemporaryDirectory(prefix="applogs-build.") as tmp:
-            copy = os.path.join(tmp, os.path.basename(os.path.abspath(src)))
-            shutil.copytree(src, copy, ignore=shutil.ignore_patterns(
-                "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".pytest_cache", "tests"))
-            rc, out = pip("wheel", "--no-deps", "--find-links", wheel_dir, "--wheel-dir", wheel_dir, copy)
+def build_local(wheel_dir, src):
+    """Build one of our apps from a clean copy of SOURCE_DIR; return its canonical name."""
+    with open(os.path.join(src, "pyproject.toml"), encoding="utf-8") as fh:
+        name = canonicalize_name(re.search(r'^name\s*=\s*"([^"]+)"', fh.read(), re.M).group(1))
+    # Rebuild our own wheels every time: drop the old ones of the same distribution first.
+    for old in glob.glob(os.path.join(wheel_dir, name.replace("-", "_") + "-*.whl")):
+        os.unlink(old)
+    # A clean copy: no stale build/ or egg-info of the source tree ends up in the wheel, and the
+    # source tree is left untouched.
+    with tempfile.TemporaryDirectory(prefix="applogs-build.") as tmp:
+        copy = os.path.join(tmp, os.path.basename(os.path.abspath(src)))
+        shutil.copytree(src, copy, ignore=shutil.ignore_patterns(
+            "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".pytest_cache", "tests", ".tox"))
+        rc, out = pip("wheel", "--no-deps", "--find-links", wheel_dir, "--wheel-dir", wheel_dir, copy)
+    if rc:
+        sys.stderr.write(out)
+        sys.exit("pip wheel failed for %s" % src)
+    return name
+
+
+def download(dest, python, reqs):
+    """Third-party wheels for one target Python: from the cache, else from the package index."""
+    target = ["--only-binary=:all:", "--python-version", python, "--dest", dest]
+    rc, out = pip("download", "--no-index", "--find-links", dest, *target, *reqs)
+    if rc:
+        rc, out = pip("download", *target, *reqs)
         if rc:
             sys.stderr.write(out)
-            sys.exit("pip wheel failed for %s" % src)
-        local.add(name)
-    if reqs:
-        rc, out = pip("download", "--no-index", "--find-links", wheel_dir, "--only-binary=:all:",
-                      "--dest", wheel_dir, *reqs)
-        if rc:
-            rc, out = pip("download", "--only-binary=:all:", "--dest", wheel_dir, *reqs)
-            if rc:
-                sys.stderr.write(out)
-                sys.exit("pip download failed for %s" % " ".join(reqs))
-    # Only what was asked for: a reused cache may hold wheels of requirements dropped since.
-    wanted = local | {norm(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in reqs}
+            sys.exit("pip download for Python %s failed for %s" % (python, " ".join(reqs)))
+
+
+def newest(paths, wanted, local):
+    """Newest wheel of each wanted distribution among paths (a reused cache may hold others)."""
     found = {}
-    for path in glob.glob(os.path.join(wheel_dir, "*.whl")):
-        fname = os.path.basename(path)
-        name, version = fname.split("-")[:2]
-        name = norm(name)
-        if name not in wanted:
+    for path in paths:
+        name, version, _build, _tags = parse_wheel_filename(os.path.basename(path))
+        spec = wanted.get(name)
+        if spec is None or not spec.contains(version, prereleases=True):
             continue
-        if name not in found or vkey(version) > vkey(found[name]["version"]):
-            found[name] = {"version": version, "file": path, "local": name in local}
-    json.dump(found, sys.stdout, sort_keys=True)
+        if name not in found or version > found[name][0]:
+            found[name] = (version, path)
+    return {name: {"version": str(v), "file": p, "local": name in local} for name, (v, p) in found.items()}
+
+
+def main(argv):
+    sep = argv.index("--") if "--" in argv else len(argv)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("wheel_dir")
+    ap.add_argument("sources", nargs="+")
+    ap.add_argument("--python", action="append", required=True, metavar="X.Y",
+                    help="a target interpreter version (repeatable)")
+    args = ap.parse_args(argv[:sep])
+    reqs = [Requirement(r) for r in argv[sep + 1:]]
+    os.makedirs(args.wheel_dir, exist_ok=True)
+
+    local = {build_local(args.wheel_dir, src) for src in args.sources}
+    local_paths = glob.glob(os.path.join(args.wheel_dir, "*.whl"))
+    # Our apps: any version we just built; third-party: what the requirement allows.
+    wanted = {name: Requirement(name).specifier for name in local}
+    wanted.update({canonicalize_name(r.name): r.specifier for r in reqs})
+
+    manifest = {}
+    for python in sorted(set(args.python)):
+        dest = os.path.join(args.wheel_dir, "py" + python)
+        os.makedirs(dest, exist_ok=True)
+        if reqs:
+            download(dest, python, [str(r) for r in reqs])
+        manifest[python] = newest(local_paths + glob.glob(os.path.join(dest, "*.whl")), wanted, local)
+    json.dump(manifest, sys.stdout, sort_keys=True)
 
 
 if __name__ == "__main__":
