@@ -138,8 +138,8 @@ def tests(session, django):
         session.run("python", "-c", "import django, sys; print(django.get_version(), sys.version.split()[0])",
                     silent=True).strip()))
     only = os.environ.get("APPLOGS_TEST_APPS")
-    if os.environ.get("APPLOGS_TEST_RESTARTS") == "only":
-        only = "applogs"  # the server-restart tests (see tests/conftest.py)
+    if os.environ.get("APPLOGS_TEST_SERVER_ALONE") == "only":
+        only = "applogs"  # the tests that need the server alone (see tests/conftest.py)
     for app in APPS:
         if only and app != only:
             continue

@@ -38,17 +38,17 @@ def _empty_the_partitioned_log_table(request, django_db_blocker):
 
 
 def pytest_collection_modifyitems(config, items):
-    # Several cells of the test matrix share one PostgreSQL server; stopping it would break the
-    # others. scripts/test-apps runs these tests once the parallel cells are done
-    # (APPLOGS_TEST_RESTARTS=later while they run, =only afterwards).
-    mode = os.environ.get("APPLOGS_TEST_RESTARTS", "")
+    # Several cells of the test matrix share one PostgreSQL server; stopping it, or changing the
+    # password of its login, would break the others. scripts/test-apps runs these tests once the
+    # parallel cells are done (APPLOGS_TEST_SERVER_ALONE=later while they run, =only afterwards).
+    mode = os.environ.get("APPLOGS_TEST_SERVER_ALONE", "")
     if mode == "later":
         skip = pytest.mark.skip(reason="stops the shared server: run after the parallel cells")
         for item in items:
-            if "restarts_server" in item.keywords:
+            if "needs_server_alone" in item.keywords:
                 item.add_marker(skip)
     elif mode == "only":
-        kept = [item for item in items if "restarts_server" in item.keywords]
+        kept = [item for item in items if "needs_server_alone" in item.keywords]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
 

@@ -34,7 +34,7 @@ def close_django_connections():
         connections[alias].close()
 
 
-@pytest.mark.restarts_server
+@pytest.mark.needs_server_alone
 def test_server_stopped_then_back_loses_nothing_and_keeps_order(make_logger, logs, tmp_path, capfd):
     logger, handler = make_logger("outage", queue_size=50, batch_size=10, spool_dir=str(tmp_path))
     logger.info("seq 0")
@@ -68,6 +68,7 @@ def test_server_stopped_then_back_loses_nothing_and_keeps_order(make_logger, log
     assert err.count("applogs: cannot write to database 'applogs'") == 1, err
 
 
+@pytest.mark.needs_server_alone  # changes the password of the login every cell uses
 def test_wrong_password_then_fixed(make_logger, logs, tmp_path, capfd):
     logger, handler = make_logger("password", spool_dir=str(tmp_path))
     logger.info("pw 0")
@@ -175,7 +176,7 @@ def test_orphan_spool_of_a_dead_process_is_replayed(make_logger, logs, tmp_path)
     assert list(tmp_path.iterdir()) == [other]
 
 
-@pytest.mark.restarts_server
+@pytest.mark.needs_server_alone
 def test_process_that_exits_during_an_outage_loses_nothing(logs, settings):
     # A command logs and exits while the server is down: its records go to its spool file at
     # exit, and the next process that writes adopts and replays them, in order.
