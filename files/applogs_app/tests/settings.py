@@ -79,6 +79,8 @@ APPLOGS_BATCH_SIZE = 500
 APPLOGS_FLUSH_INTERVAL = 0.2
 APPLOGS_SPOOL_DIR = os.environ.get("APPLOGS_TEST_SPOOL_DIR") or os.path.join(
     tempfile.gettempdir(), "applogs-test-spool")
+if os.environ.get("APPLOGS_TEST_EXIT_TIMEOUT"):
+    APPLOGS_EXIT_TIMEOUT = float(os.environ["APPLOGS_TEST_EXIT_TIMEOUT"])
 
 # The document's LOGGING block, with the working filter in place of F.
 LOGGING = {

@@ -321,12 +321,16 @@ def test_management_command_last_record_lands_after_exit(logs, tmp_path):
         "for i in range(50): log.info('cmd %s %%d', i)\n"
         "log.info('last line %s')\n" % (token, token)
     )
-    # The process exits right after its last line: only the atexit flush can write it.
+    # The process exits right after its last line: only the atexit flush can write it. Its own
+    # spool (no other process's leftovers to replay first) and an exit bound that a loaded test
+    # machine cannot run out of: records not written in time would be spooled, not lost.
+    env = dict(_subprocess_env(), APPLOGS_TEST_SPOOL_DIR=str(tmp_path / "spool"),
+               APPLOGS_TEST_EXIT_TIMEOUT="60")
     proc = subprocess.run([sys.executable, "-m", "django", "shell", "-c", code],
-                          cwd=str(APP_DIR), env=_subprocess_env(), stdout=subprocess.PIPE,
+                          cwd=str(APP_DIR), env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert rows(message="last line %s" % token).count() == 1
+    assert rows(message="last line %s" % token).count() == 1, proc.stderr
     assert rows(message__startswith="cmd %s " % token).count() == 50
     assert rows(message="last line %s" % token).get().logger == "command"
 
