@@ -38,8 +38,15 @@ class Watchdog:
         with self.cond:
             self.fd, self.deadline, self.fired = fd, time.monotonic() + seconds, False
             if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="applogs-watchdog", daemon=True)
-                self.thread.start()
+                thread = threading.Thread(target=self._run, name="applogs-watchdog", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:
+                    # A first write at interpreter shutdown (a command that logs and exits): Python
+                    # 3.12+ starts no thread then. The connection's statement timeout and keepalives
+                    # still bound this write.
+                    return
+                self.thread = thread
             self.cond.notify()
 
     def disarm(self):
