@@ -115,6 +115,10 @@ def tests(session, django):
     """One cell of the matrix: both apps against the shared PostgreSQL."""
     if not os.environ.get("APPLOGS_TEST_PGPORT"):
         session.error("APPLOGS_TEST_PG* are not set: run scripts/test-apps (it starts PostgreSQL)")
+    heavy = (django, session.python) in HEAVY_CELLS
+    if os.environ.get("APPLOGS_TEST_SERVER_ALONE") == "only" and not heavy:
+        session.skip("the tests that need the server alone are load tests: they run in %s"
+                     % ", ".join("Django %s on Python %s" % cell for cell in HEAVY_CELLS))
     # Newest pip the interpreter can run (21.3.x on 3.6), as a portal's virtualenv has. Named
     # explicitly: the pip that 3.6's venv bundles does not skip releases that need a newer Python.
     session.install("-q", "--upgrade", PIP.get(session.python, "pip"))
@@ -133,7 +137,7 @@ def tests(session, django):
         "APPLOGS_TEST_SPOOL_DIR": os.path.join(os.environ.get("APPLOGS_TEST_SPOOL_DIR", "/tmp"), cell),
         # The browser test runs in one cell only (it is slow and rewrites docs/viewer.png).
         "APPLOGS_TEST_BROWSER": "1" if (django, session.python) == BROWSER_CELL else "0",
-        "APPLOGS_TEST_HEAVY": "1" if (django, session.python) in HEAVY_CELLS else "0",
+        "APPLOGS_TEST_HEAVY": "1" if heavy else "0",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     session.log("Django %s on Python %s (%s)" % (

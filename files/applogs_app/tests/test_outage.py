@@ -81,6 +81,7 @@ def close_django_connections():
         connections[alias].close()
 
 
+@pytest.mark.heavy
 @pytest.mark.needs_server_alone
 def test_server_stopped_then_back_loses_nothing_and_keeps_order(make_logger, logs, tmp_path, capfd):
     logger, handler = make_logger("outage", queue_size=50, batch_size=10, spool_dir=str(tmp_path))
@@ -115,6 +116,7 @@ def test_server_stopped_then_back_loses_nothing_and_keeps_order(make_logger, log
     assert err.count("applogs: cannot write to database 'applogs'") == 1, err
 
 
+@pytest.mark.heavy
 @pytest.mark.needs_server_alone  # changes the password of the login every cell uses
 def test_wrong_password_then_fixed(make_logger, logs, tmp_path, capfd):
     logger, handler = make_logger("password", spool_dir=str(tmp_path))
@@ -283,6 +285,7 @@ def test_orphans_of_dead_writers_are_replayed_and_others_are_left_alone(make_log
     assert sorted(tmp_path.iterdir()) == sorted(kept)
 
 
+@pytest.mark.heavy
 @pytest.mark.needs_server_alone
 def test_process_that_exits_during_an_outage_loses_nothing(logs, settings):
     # A command logs and exits while the server is down: its records go to its spool file at
