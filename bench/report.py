@@ -22,14 +22,14 @@ def verdicts(a, b, c, bb=None):
     rows = []
     if a:
         s = a["subjects"]["applogs"]
-        rows.append(f"| #2 caller p50 ≤ 10 µs | DBLogsHandler p50 {s['p50_us']:.2f} µs (NullHandler "
+        rows.append(f"| handler: caller p50 ≤ 10 µs | DBLogsHandler p50 {s['p50_us']:.2f} µs (NullHandler "
                     f"{a['subjects']['null']['p50_us']:.2f} µs) | {verdict(a['target_p50_le_10us'])} |")
         if "amortised_us" in s:
             rows.append(f"| caller + writer CPU per record (amortised) ≤ 15 µs | {s['amortised_us']:.2f} µs "
                         f"(NullHandler {a['subjects']['null']['amortised_us']:.2f} µs, django-db-logger "
                         f"{a['subjects']['django-db-logger']['amortised_us']:.0f} µs) | "
                         f"{verdict(s['amortised_us'] <= 15)} |")
-        rows.append(f"| #2 caller ≥ 50× cheaper than django-db-logger | {a['ratio_peer_over_applogs_p50']:.0f}× at p50 "
+        rows.append(f"| handler: caller ≥ 50× cheaper than django-db-logger | {a['ratio_peer_over_applogs_p50']:.0f}× at p50 "
                     f"({a['subjects']['django-db-logger']['p50_us']:.0f} µs vs {s['p50_us']:.2f} µs) | "
                     f"{verdict(a['target_50x_cheaper'])} |")
     if b:
@@ -39,7 +39,7 @@ def verdicts(a, b, c, bb=None):
             w = med["without trigram index"]
             text += (f"; {w['ratio']:.0%} without the trigram index of 0003 "
                      f"({verdict(w['ratio'] >= 0.5).replace('**', '')} there)")
-        rows.append(f"| #2 sustained ingest ≥ 50% of raw COPY | {text} | {verdict(b['target_ge_50pct_of_copy'])} "
+        rows.append(f"| handler: sustained ingest ≥ 50% of raw COPY | {text} | {verdict(b['target_ge_50pct_of_copy'])} "
                     f"(see (b)) |")
     if bb:
         m = bb["median"]["applogs"]
@@ -52,13 +52,13 @@ def verdicts(a, b, c, bb=None):
         met = [k for k, v in viewer.items() if v["target_met"]]
         worst = max(viewer.items(), key=lambda kv: kv[1]["median_ms"])
         est = max(v["cpu_median_ms"] + v["sql_median_ms"] for v in viewer.values())
-        rows.append(f"| #5 every viewer page ≤ 50 ms median | {len(met)} of {len(viewer)} pages; worst "
+        rows.append(f"| viewer: every page ≤ 50 ms median | {len(met)} of {len(viewer)} pages; worst "
                     f"{worst[0]} {worst[1]['median_ms']:.0f} ms; CPU + SQL (an idle machine's estimate) at most "
                     f"{est:.0f} ms | "
                     f"{verdict(c['all_viewer_pages_met'])} |")
         r = c.get("admin_ratios", {})
         if r:
-            rows.append("| #5 admin changelist vs django-db-logger (no target) | "
+            rows.append("| viewer: admin changelist vs django-db-logger (no target) | "
                         + ", ".join(f"{k}: {v:.0f}× faster" for k, v in r.items()) + " | – |")
     return rows
 

@@ -34,7 +34,7 @@ DEFAULTS = {
     # Proxies in front of the portal that append to X-Forwarded-For. 1 = the document's filter F
     # (last hop); 0 = ignore the header and use REMOTE_ADDR.
     "TRUSTED_PROXIES": 1,
-    # Viewer (#5).
+    # Viewer.
     "EXPORT_MAX_ROWS": 100000,
     "PAGE_SIZE": 100,
     # Partitions of the log table (applogs/partitions.py): one per "hour", "day", "week" or
