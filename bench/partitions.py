@@ -62,6 +62,16 @@ def _data_days():
     return start, start + 91 * DAY
 
 
+def _empty(conn, part, restart_identity=False):
+    """The log table with no rows and no partition but the default one."""
+    existing = part.list()
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE applogs_logrecord" + (" RESTART IDENTITY" if restart_identity else ""))
+        for p in existing:
+            if not p.is_default:
+                cur.execute('DROP TABLE "%s"' % p.name)
+
+
 def load(n):
     from bench import datagen
     from bench import load as bench_load
@@ -79,12 +89,7 @@ def load(n):
         print("partitions: %d rows already loaded" % n, flush=True)
         return
     part = Partitions("applogs")
-    existing = part.list()
-    with conn.cursor() as cur:
-        cur.execute("TRUNCATE applogs_logrecord RESTART IDENTITY")
-        for p in existing:
-            if not p.is_default:
-                cur.execute('DROP TABLE "%s"' % p.name)
+    _empty(conn, part, restart_identity=True)
     conn.commit()
     first, last = _data_days()
     day = first
@@ -254,11 +259,7 @@ def write():
     from applogs.partitions import Partitions
 
     part = Partitions("applogs")
-    with conn.cursor() as cur:
-        cur.execute("TRUNCATE applogs_logrecord")
-        for p in part.list():
-            if not p.is_default:
-                cur.execute('DROP TABLE "%s"' % p.name)
+    _empty(conn, part)
     first, last = _data_days()
     day = first
     while day < last:
@@ -283,12 +284,7 @@ def write():
     print("write: %-66s %9.0f rows/s  %7.0f MB/M rows  search %8.1f ms (open) %6.1f ms (closed); "
           "index build %.0f rows/s" % (name, common.median(rates), size / 1048576.0 / (WRITE_ROWS / 1e6), ms,
                                        ms_closed, WRITE_ROWS / build_s), flush=True)
-    existing = part.list()
-    with conn.cursor() as cur:
-        cur.execute("TRUNCATE applogs_logrecord")
-        for p in existing:
-            if not p.is_default:
-                cur.execute('DROP TABLE "%s"' % p.name)
+    _empty(conn, part)
     # Today's partition, open, for the handler's ingest benchmark (bench/handler_ingest.py) to
     # write into, as a portal's writer does.
     part.maintain(ahead_days=1)
