@@ -252,9 +252,9 @@ def test_sql_debug_logging_routed_to_the_db_handler_does_not_loop(make_logger, l
         sql_logger.propagate = old[2]
 
 
-def _writer_backends():
+def _live_backends():
     with connections["applogs"].cursor() as cur:
-        cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'applogs-writer'")
+        cur.execute("SELECT pid FROM pg_stat_activity")
         return {pid for (pid,) in cur.fetchall()}
 
 
@@ -283,7 +283,7 @@ def test_forked_child_records_land(logs, fork):
     logger = logging.getLogger("api")
     logger.info("parent before fork")
     assert logs.flush(30)  # the parent's writer thread and connection exist now
-    backends = _writer_backends()
+    backend = logs._writer.sink.backend  # the server session of this process's writer
     token = uuid.uuid4().hex
     if fork == "os.fork":
         forker = os.fork
@@ -301,7 +301,8 @@ def test_forked_child_records_land(logs, fork):
     logger.info("parent after fork %s", token)
     assert logs.flush(30)
     assert rows(message="parent after fork %s" % token).get().process == os.getpid()
-    assert backends <= _writer_backends()
+    assert logs._writer.sink.backend == backend
+    assert backend in _live_backends()
 
 
 def _subprocess_env():
