@@ -308,6 +308,25 @@ def test_conversion_of_a_populated_table_loses_nothing_and_reverses(part):
     assert sql(fingerprint, ["conv"]) == before
 
 
+def test_conversion_interrupted_after_its_swap_completes_when_migrate_runs_again(part):
+    """The swap is done but Django never recorded 0004 (the process was killed): migrate again."""
+    import importlib
+
+    conversion = importlib.import_module("applogs.migrations.0004_partition_by_created")
+    call_command("migrate", "applogs", "0003", database="applogs", verbosity=0)
+    (kept,) = add(timezone.now(), message="before the interruption")
+    with connections["applogs"].cursor() as cur:
+        for statement in (conversion.ADD_BOUND, conversion.VALIDATE_BOUND, conversion.BUILD_KEY,
+                          conversion.SWAP):
+            cur.execute(statement)
+    assert sql("SELECT relkind FROM pg_class WHERE relname = 'applogs_logrecord'") == [("p",)]
+    call_command("migrate", "applogs", database="applogs", verbosity=0)
+    assert names(part) == [BEFORE, DEFAULT]
+    assert list(LogRecord.objects.values_list("id", "message")) == [(kept, "before the interruption")]
+    (newer,) = add(timezone.now())
+    assert newer > kept
+
+
 def test_conversion_reverses_after_retention_dropped_the_converted_table(part, t0):
     part.maintain(now=t0, ahead_days=2)
     add(t0 + timedelta(hours=30), message="kept")
