@@ -24,6 +24,10 @@ import uuid
 import openpyxl
 import requests
 
+# A bound against a hung portal, not a speed check: a freshly restarted worker on a loaded test
+# machine may take many seconds to import Django and answer its first request.
+TIMEOUT = 120
+
 
 def fail(msg, **seen):
     print(json.dumps({'ok': False, 'failed': msg, **seen}, default=str, indent=1))
@@ -67,34 +71,34 @@ def main():
     seen = {}
 
     # 1. anonymous: redirect to the login page
-    r = requests.get(base + args.prefix, allow_redirects=False, timeout=10)
+    r = requests.get(base + args.prefix, allow_redirects=False, timeout=TIMEOUT)
     seen['anonymous_status'] = r.status_code
     seen['anonymous_location'] = r.headers.get('Location')
     if r.status_code != 302 or '/' + args.login_path not in (r.headers.get('Location') or ''):
         fail('anonymous request to the viewer is not redirected to the login page', **seen)
-    r = requests.get(requests.compat.urljoin(base + args.prefix, r.headers['Location']), timeout=10)
+    r = requests.get(requests.compat.urljoin(base + args.prefix, r.headers['Location']), timeout=TIMEOUT)
     if r.status_code != 200 or 'csrfmiddlewaretoken' not in r.text:
         fail('the login redirect does not lead to a login form', login_status=r.status_code, **seen)
 
     # 2. log in with a session, then the viewer answers 200
     s = requests.Session()
     login_url = base + args.login_path
-    r = s.get(login_url, timeout=10)
+    r = s.get(login_url, timeout=TIMEOUT)
     token = s.cookies.get('csrftoken')
     r = s.post(login_url, data={'username': args.user, 'password': args.password,
                                 'csrfmiddlewaretoken': token, 'next': '/' + args.prefix},
-               headers={'Referer': login_url}, allow_redirects=False, timeout=10)
+               headers={'Referer': login_url}, allow_redirects=False, timeout=TIMEOUT)
     seen['login_status'] = r.status_code
     if r.status_code != 302 or 'sessionid' not in s.cookies:
         fail('login failed', **seen)
-    r = s.get(base + args.prefix, allow_redirects=False, timeout=20)
+    r = s.get(base + args.prefix, allow_redirects=False, timeout=TIMEOUT)
     seen['viewer_status'] = r.status_code
     if r.status_code != 200:
         fail('the viewer does not answer 200 to a user with applogs.view_logrecord', **seen)
 
     # 3. a request to the api view produces rows with that request's ip and user
     marker = 'ping-' + uuid.uuid4().hex[:12]
-    r = s.get(base + 'api/ping/', params={'marker': marker}, timeout=10)
+    r = s.get(base + 'api/ping/', params={'marker': marker}, timeout=TIMEOUT)
     start = time.monotonic()
     if r.status_code != 200:
         fail('api/ping/ failed', api_status=r.status_code, **seen)
@@ -122,7 +126,7 @@ def main():
              % (args.expect_ip, args.user), **seen)
 
     # 4. the XLSX export of the list's query opens with openpyxl and holds the marker
-    r = s.get(base + args.prefix + 'export/', params={'q': marker}, timeout=30)
+    r = s.get(base + args.prefix + 'export/', params={'q': marker}, timeout=TIMEOUT)
     seen['export_status'] = r.status_code
     seen['export_content_type'] = r.headers.get('Content-Type')
     if r.status_code != 200:
