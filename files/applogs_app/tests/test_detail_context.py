@@ -56,6 +56,25 @@ def test_neighbours_are_the_nearest_few_within_the_window():
     assert ids(after) == list(range(11, 21))
 
 
+def test_a_quiet_process_costs_at_most_scan_rows(monkeypatch):
+    from applogs import neighbours
+
+    monkeypatch.setattr(neighbours, "SCAN_ROWS", 4)
+    make(
+        record(id=1, created=at(-5), host="web1", process=7),  # 5th row back: past the scan
+        *[record(id=i, created=at(i - 10), host="web1", process=8) for i in (6, 7, 8)],
+        record(id=9, created=at(-1), host="web1", process=7),
+        record(id=10, created=at(0), host="web1", process=7),
+        record(id=11, created=at(1), host="web1", process=7),
+    )
+    before, after = process_neighbours(LogRecord.objects.get(pk=10), 5)
+    assert ids(before) == [9]
+    assert ids(after) == [11]
+    monkeypatch.setattr(neighbours, "SCAN_ROWS", 5)
+    before, after = process_neighbours(LogRecord.objects.get(pk=10), 5)
+    assert ids(before) == [1, 9]
+
+
 def test_no_neighbours_without_a_process():
     make(record(id=1, created=at(0), process=None), record(id=2, created=at(1), process=None))
     assert process_neighbours(LogRecord.objects.get(pk=1), 5) == ([], [])
@@ -75,7 +94,7 @@ def test_detail_page_shows_the_neighbours_with_links(viewer):
     assert 'href="/applogs/1/"' in content and 'href="/applogs/3/"' in content
     assert "another process" not in content
     assert 'class="lvl-info current" data-id="2"' in content
-    # The record, then one bounded query per side.
+    # The record, the ids of both sides in one bounded query, their rows.
     assert len(queries.sql("applogs")) == 3
 
 
