@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
 
 from . import conf
 from .compat import ADMIN_FIRST_PAGE, ADMIN_MODEL_TEMPLATES, HAS_VIEW_PERMISSION, display
@@ -42,7 +43,7 @@ def configured_loggers():
 
 
 class LoggerListFilter(admin.SimpleListFilter):
-    title = "logger"
+    title = _("logger")
     parameter_name = "logger"
 
     def lookups(self, request, model_admin):
@@ -63,7 +64,7 @@ class LogRecordAdmin(admin.ModelAdmin):
     # "level" has choices, so its filter lists them without querying.
     list_filter = ("level", LoggerListFilter)
     search_fields = ("message", "=request_id", "=user", "=ip")
-    search_help_text = "Text in the message, or an exact request id, user or IP."
+    search_help_text = _("Text in the message, or an exact request id, user or IP.")
     ordering = ("-created", "-id")
     list_per_page = 100
     # Never "Show all" on a log table.
@@ -71,7 +72,7 @@ class LogRecordAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = NoCountPaginator
     actions = [export_to_xlsx] if export_to_xlsx else []
-    xlsexport_fields = tuple(field for _, field, _ in COLUMNS)
+    xlsexport_fields = tuple(field for _header, field, _width in COLUMNS)
     readonly_fields = [f.name for f in LogRecord._meta.fields]
     if not ADMIN_MODEL_TEMPLATES:
         change_list_template = "admin/applogs/logrecord/change_list_legacy.html"
@@ -80,13 +81,13 @@ class LogRecordAdmin(admin.ModelAdmin):
     def xlsexport_max_rows(self):
         return int(conf.get("EXPORT_MAX_ROWS"))
 
-    @display(description="level", ordering="level")
+    @display(description=_("level"), ordering="level")
     def level_badge(self, obj):
         # Inline style: the admin pages do not load the viewer's stylesheet.
         return format_html('<span style="color: {}; font-weight: 600">{}</span>',
                            LEVEL_COLOURS.get(obj.level, "inherit"), obj.get_level_display())
 
-    @display(description="message")
+    @display(description=_("message"))
     def short_message(self, obj):
         return Truncator(obj.message).chars(200)
 

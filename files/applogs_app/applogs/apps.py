@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ApplogsConfig(AppConfig):
     name = "applogs"
-    verbose_name = "Application logs"
+    verbose_name = _("Application logs")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):

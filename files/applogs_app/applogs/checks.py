@@ -1,5 +1,6 @@
 from django.apps import apps
 from django.core.checks import Error
+from django.utils.translation import gettext as _
 
 
 def check_xlsexport_installed(app_configs=None, **kwargs):
@@ -9,12 +10,12 @@ def check_xlsexport_installed(app_configs=None, **kwargs):
     try:
         import xlsexport  # noqa: F401
     except ImportError:
-        hint = "Install it (pip install django-xlsexport) and add 'xlsexport' to INSTALLED_APPS next to 'applogs'."
+        hint = _("Install it (pip install django-xlsexport) and add 'xlsexport' to INSTALLED_APPS next to 'applogs'.")
     else:
-        hint = "Add 'xlsexport' to INSTALLED_APPS next to 'applogs'."
+        hint = _("Add 'xlsexport' to INSTALLED_APPS next to 'applogs'.")
     return [
         Error(
-            "applogs requires the 'xlsexport' app, which is not in INSTALLED_APPS.",
+            _("applogs requires the 'xlsexport' app, which is not in INSTALLED_APPS."),
             hint=hint,
             obj="applogs",
             id="applogs.E001",

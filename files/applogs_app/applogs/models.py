@@ -1,6 +1,7 @@
 import logging
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .compat import HAS_VIEW_PERMISSION, JSONField, index
 
@@ -14,29 +15,29 @@ LEVEL_CHOICES = [
 
 
 class LogRecord(models.Model):
-    id = models.BigAutoField(primary_key=True)
+    id = models.BigAutoField(_("ID"), primary_key=True)
     # The record's own time (LogRecord.created), not the time the writer inserted it.
-    created = models.DateTimeField()
+    created = models.DateTimeField(_("time"))
     # logging's numeric level, so "WARNING and above" is a range; names via get_level_display().
-    level = models.PositiveSmallIntegerField(choices=LEVEL_CHOICES)
-    logger = models.CharField(max_length=255)
-    module = models.CharField(max_length=255, blank=True, default="")
-    func = models.CharField(max_length=255, blank=True, default="")
-    lineno = models.PositiveIntegerField(null=True, blank=True)
-    message = models.TextField(blank=True, default="")
-    traceback = models.TextField(blank=True, default="")
-    ip = models.CharField(max_length=64, blank=True, default="")
+    level = models.PositiveSmallIntegerField(_("level"), choices=LEVEL_CHOICES)
+    logger = models.CharField(_("logger"), max_length=255)
+    module = models.CharField(_("module"), max_length=255, blank=True, default="")
+    func = models.CharField(_("function"), max_length=255, blank=True, default="")
+    lineno = models.PositiveIntegerField(_("line"), null=True, blank=True)
+    message = models.TextField(_("message"), blank=True, default="")
+    traceback = models.TextField(_("traceback"), blank=True, default="")
+    ip = models.CharField(_("IP"), max_length=64, blank=True, default="")
     # Text, not a foreign key: users live in the portal's default database.
-    user = models.CharField(max_length=255, blank=True, default="")
-    request_id = models.CharField(max_length=64, blank=True, default="")
-    host = models.CharField(max_length=255, blank=True, default="")
-    process = models.PositiveIntegerField(null=True, blank=True)
-    extra = JSONField(default=dict, blank=True)
+    user = models.CharField(_("user"), max_length=255, blank=True, default="")
+    request_id = models.CharField(_("request id"), max_length=64, blank=True, default="")
+    host = models.CharField(_("host"), max_length=255, blank=True, default="")
+    process = models.PositiveIntegerField(_("process"), null=True, blank=True)
+    extra = JSONField(_("extra"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]
-        verbose_name = "log record"
-        verbose_name_plural = "log records"
+        verbose_name = _("log record")
+        verbose_name_plural = _("log records")
         # The indexes are created by the migrations in SQL, identical on every Django version;
         # these declarations keep Django's idea of the model in step (compat.index leaves out
         # what an old Django cannot declare).

@@ -16,19 +16,24 @@ from django.http import QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format, number_format
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from . import conf
 from .compat import DateTimeField
 from .export import export_response
 from .models import LEVEL_CHOICES, LogRecord
+from .neighbours import WINDOW as NEIGHBOURS_WINDOW, process_neighbours
 from .paginator import decode_cursor, keyset_page
 
 PERMISSION = "applogs.view_logrecord"
 LEVEL_BY_NAME = {name: number for number, name in LEVEL_CHOICES}
 # Records of one request shown on the detail page; the list filtered by request id has them all.
 RELATED_LIMIT = 200
+# Records of the same process shown before and after a record on its detail page.
+NEIGHBOURS = 5
 FILTER_PARAMS = ("level", "logger", "q", "user", "ip", "request_id", "since", "until")
 # Characters of the message a list row shows; the detail page has the rest.
 MESSAGE_HEAD = 400
@@ -69,18 +74,20 @@ class LocalDateTimeInput(forms.DateTimeInput):
 
 class LogFilterForm(forms.Form):
     level = LevelField(
+        label=_("Level"),
         choices=[(name, name) for _, name in LEVEL_CHOICES],
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    logger = forms.CharField(required=False, max_length=255, help_text="also matches its children")
-    q = forms.CharField(required=False, label="Message contains", max_length=1000)
-    user = forms.CharField(required=False, max_length=255)
-    ip = forms.CharField(required=False, label="IP", max_length=64)
-    request_id = forms.CharField(required=False, label="Request id", max_length=64)
+    logger = forms.CharField(required=False, label=_("Logger"), max_length=255,
+                             help_text=_("also matches its children"))
+    q = forms.CharField(required=False, label=_("Message contains"), max_length=1000)
+    user = forms.CharField(required=False, label=_("User"), max_length=255)
+    ip = forms.CharField(required=False, label=_("IP"), max_length=64)
+    request_id = forms.CharField(required=False, label=_("Request id"), max_length=64)
     # Naive values are read in the current time zone (the portal's TIME_ZONE) by DateTimeField.
-    since = DateTimeField(required=False, widget=LocalDateTimeInput())
-    until = DateTimeField(required=False, widget=LocalDateTimeInput())
+    since = DateTimeField(required=False, label=_("Since"), widget=LocalDateTimeInput())
+    until = DateTimeField(required=False, label=_("Until"), widget=LocalDateTimeInput())
 
     def filter(self, queryset):
         """Apply the valid filters; an invalid one is reported on the form and ignored."""
@@ -155,16 +162,22 @@ def _context(request, **extra):
 
 def _prepare_rows(rows):
     """What list.html shows per row, computed once in Python: the template's `date`, `url` and
-    `truncatechars` per row were most of the page's CPU time (docs/benchmarks.md, (c)). Same output:
-    times in the current time zone as the `date` filter shows them, the detail URL, and the message
-    head cut to MESSAGE_HEAD characters with "…" (summary_queryset fetches MESSAGE_HEAD + 1).
-    The template still escapes the strings."""
+    `truncatechars` per row were most of the page's CPU time (docs/benchmarks.md, (c)). Times in
+    the current time zone, the date in the active language's SHORT_DATE_FORMAT (formatted by Django
+    once per day on the page), the time of day on the 24-hour clock with seconds as in every
+    language's log; the detail URL; the message head cut to MESSAGE_HEAD characters with "…"
+    (summary_queryset fetches MESSAGE_HEAD + 1). The template still escapes the strings."""
     detail_prefix = reverse("applogs:list")  # detail is "<pk>/" under the list (urls.py)
+    dates = {}
     for r in rows:
         t = r.created
         if timezone.is_aware(t):
             t = timezone.localtime(t)
-        r.time_text = "%04d-%02d-%02d %02d:%02d:%02d" % (t.year, t.month, t.day, t.hour, t.minute, t.second)
+        day = t.date()
+        date_text = dates.get(day)
+        if date_text is None:
+            date_text = dates[day] = date_format(day, "SHORT_DATE_FORMAT")
+        r.time_text = "%s %02d:%02d:%02d" % (date_text, t.hour, t.minute, t.second)
         r.time_title = "%s.%06d" % (r.time_text, t.microsecond)
         r.detail_url = "%s%d/" % (detail_prefix, r.pk)
         head = r.message_head
@@ -187,7 +200,7 @@ def log_list(request):
         next_query=filter_query(request.GET, after=page.next_cursor) if page.has_next else None,
         query=query,
         is_first_page=not request.GET.get("after"),
-        export_max_rows="{:,}".format(int(conf.get("EXPORT_MAX_ROWS"))),
+        export_max_rows=number_format(int(conf.get("EXPORT_MAX_ROWS")), force_grouping=True),
     )
     return render(request, "applogs/list.html", context)
 
@@ -200,9 +213,16 @@ def log_detail(request, pk):
         related = list(
             summary_queryset().filter(request_id=record.request_id).order_by("created", "id")[: RELATED_LIMIT + 1]
         )
+    before, after = process_neighbours(record, NEIGHBOURS, summary_queryset())
+    _prepare_rows(before)
+    _prepare_rows(after)
     context = _context(
         request,
         record=record,
+        before=before,
+        after=after,
+        neighbours_window_minutes=int(NEIGHBOURS_WINDOW.total_seconds() // 60),
+        permalink=request.build_absolute_uri(reverse("applogs:detail", args=[record.pk])),
         extra_json=json.dumps(record.extra, indent=2, ensure_ascii=False, sort_keys=True, default=str),
         related=related[:RELATED_LIMIT],
         related_more=len(related) > RELATED_LIMIT,

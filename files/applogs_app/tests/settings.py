@@ -6,10 +6,16 @@ throwaway cluster per run, never SQLite, never mocks.
 import os
 import tempfile
 
+import django
+
 SECRET_KEY = "applogs-tests-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+if django.VERSION < (4, 0):
+    # Set by every portal's settings (startproject's default); the default since Django 4.0.
+    USE_L10N = True
 ALLOWED_HOSTS = ["*"]
 
 _pg = {

@@ -116,7 +116,7 @@ def test_export_action(staff_viewer, settings):
     assert response.status_code == 200
     ws = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
     rows = [[c.value for c in row] for row in ws.iter_rows()]
-    assert rows[0][:4] == ["Id", "Created", "Level", "Logger"]
+    assert rows[0][:4] == ["ID", "Time", "Level", "Logger"]
     assert [r[0] for r in rows[1:3]] == [3, 2]
     assert rows[-1][0].startswith("Export capped at 2 rows")
     settings.APPLOGS_EXPORT_MAX_ROWS = 10

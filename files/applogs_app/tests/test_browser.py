@@ -183,3 +183,81 @@ def test_viewer_in_chromium(browser, live_server, settings, tmp_path):
     exported = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
     assert [r[0] for r in exported] == expected
     assert {r[2] for r in exported} == {"ERROR"}
+
+
+def _log_in(browser, live_server, username):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    browser.get(live_server.url + "/applogs/")
+    _wait(browser, EC.presence_of_element_located((By.NAME, "username")))
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys("pw")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
+
+
+def _screenshot(browser, name):
+    # Only on request: the committed screenshots change when someone means to change them.
+    if os.environ.get("APPLOGS_TEST_SCREENSHOTS") == "1" and REPO_DOCS.is_dir():
+        browser.save_screenshot(str(REPO_DOCS / name))
+
+
+# What each language shows: the filter button, the export link, the context heading, a date.
+LANGUAGE_UI = {
+    "ru-ru": ("Применить", "Выгрузить в Excel (XLSX)", "До и после этой записи в том же процессе", "10.01.2024"),
+    "en-us": ("Filter", "Export to Excel (XLSX)", "Around this record in the same process", "01/10/2024"),
+}
+
+
+def test_russian_and_english_ui_with_a_records_context(browser, live_server, settings, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    from applogs.models import LogRecord
+
+    settings.LOGIN_URL = "/admin/login/"
+    settings.APPLOGS_PAGE_SIZE = 20
+    settings.TIME_ZONE = "Europe/Moscow"
+    settings.STATIC_ROOT = str(tmp_path)
+    rows = _sample_records()
+    # Records 120-140 come from one process of web1, the others from elsewhere.
+    LogRecord.objects.filter(id__range=(120, 140)).update(host="web1", process=4242)
+    LogRecord.objects.exclude(id__range=(120, 140)).update(host="web2", process=4242)
+    user = user_with_view_permission("support")
+    user.is_staff = True
+    user.save()
+    errors = [r.id for r in sorted(rows, key=lambda r: (r.created, r.id), reverse=True) if r.level == 40]
+
+    for language, (button, export, context_heading, date) in LANGUAGE_UI.items():
+        settings.LANGUAGE_CODE = language
+        browser.delete_all_cookies()
+        _log_in(browser, live_server, "support")
+        assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
+        assert browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").text == button
+        assert browser.find_element(By.CSS_SELECTOR, "a.export").text == export
+        assert browser.find_element(By.CSS_SELECTOR, "tr[data-id] td.time").text.startswith(date)
+        _screenshot(browser, "viewer-%s.png" % language[:2])
+
+        # Filter in this language's form.
+        browser.find_element(By.CSS_SELECTOR, "input[name=level][value=ERROR]").click()
+        browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        _wait(browser, EC.url_contains("level=ERROR"))
+        assert _row_ids(browser) == errors[:20]
+
+        # A record of the web1 process, and its context.
+        target = next(i for i in errors if 125 <= i <= 135)
+        browser.get(live_server.url + "/applogs/%d/" % target)
+        _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.neighbours")))
+        assert context_heading in browser.page_source
+        before = [int(e.get_attribute("data-id")) for e in browser.find_elements(By.CSS_SELECTOR, "tr.before")]
+        after = [int(e.get_attribute("data-id")) for e in browser.find_elements(By.CSS_SELECTOR, "tr.after")]
+        assert before == [i for i in range(target - 5, target) if i >= 120]
+        assert after == [i for i in range(target + 1, target + 6) if i <= 140]
+        permalink = browser.find_element(By.CSS_SELECTOR, ".permalink input").get_attribute("value")
+        assert permalink == live_server.url + "/applogs/%d/" % target
+        _screenshot(browser, "viewer-detail-%s.png" % language[:2])
+
+        # A neighbour's link leads to that record's own page.
+        browser.find_element(By.CSS_SELECTOR, "tr.after td.time a").click()
+        _wait(browser, EC.url_to_be(live_server.url + "/applogs/%d/" % (target + 1)))

@@ -13,7 +13,9 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.safestring import SafeData
+from django.utils.formats import number_format
 from django.utils.text import capfirst, slugify
+from django.utils.translation import gettext, gettext_lazy
 
 from .compat import iterate
 from .writer import xlsx_response
@@ -76,7 +78,9 @@ def export_rows(queryset, fields, modeladmin, max_rows):
 
 
 def capped_notice(max_rows):
-    return "Export capped at {:,} rows; narrow the selection to export the rest.".format(max_rows)
+    return gettext("Export capped at %(rows)s rows; narrow the selection to export the rest.") % {
+        "rows": number_format(max_rows, force_grouping=True)
+    }
 
 
 def export_to_xlsx(modeladmin, request, queryset):
@@ -99,6 +103,6 @@ def export_to_xlsx(modeladmin, request, queryset):
     )
 
 
-export_to_xlsx.short_description = "Export selected %(verbose_name_plural)s to Excel (XLSX)"
+export_to_xlsx.short_description = gettext_lazy("Export selected %(verbose_name_plural)s to Excel (XLSX)")
 # Exporting is reading: anyone who may view the objects may export them, nobody else.
 export_to_xlsx.allowed_permissions = ("view",)

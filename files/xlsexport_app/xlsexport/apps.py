@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.core import checks
+from django.utils.translation import gettext as _, gettext_lazy
 
 
 def check_xlsxwriter(app_configs=None, **kwargs):
@@ -10,8 +11,8 @@ def check_xlsxwriter(app_configs=None, **kwargs):
     except ImportError:
         return [
             checks.Error(
-                "xlsexport needs the XlsxWriter package, which cannot be imported.",
-                hint="Install it into the same virtualenv: pip install 'XlsxWriter>=3.0'.",
+                _("xlsexport needs the XlsxWriter package, which cannot be imported."),
+                hint=_("Install it into the same virtualenv: pip install 'XlsxWriter>=3.0'."),
                 obj="xlsexport",
                 id="xlsexport.E001",
             )
@@ -21,7 +22,7 @@ def check_xlsxwriter(app_configs=None, **kwargs):
 
 class XlsExportConfig(AppConfig):
     name = "xlsexport"
-    verbose_name = "XLSX export"
+    verbose_name = gettext_lazy("XLSX export")
 
     def ready(self):
         checks.register(check_xlsxwriter)
