@@ -30,13 +30,17 @@ class Watchdog:
     def __init__(self):
         self.cond = threading.Condition()
         self.deadline = None
+        self.cap = None  # no operation may last beyond this (set at exit)
         self.fd = None
         self.fired = False
         self.thread = None
 
     def arm(self, fd, seconds):
         with self.cond:
-            self.fd, self.deadline, self.fired = fd, time.monotonic() + seconds, False
+            deadline = time.monotonic() + seconds
+            if self.cap is not None:
+                deadline = min(deadline, self.cap)
+            self.fd, self.deadline, self.fired = fd, deadline, False
             if self.thread is None:
                 thread = threading.Thread(target=self._run, name="applogs-watchdog", daemon=True)
                 try:
@@ -48,6 +52,14 @@ class Watchdog:
                     return
                 self.thread = thread
             self.cond.notify()
+
+    def limit(self, deadline):
+        """No operation may last beyond deadline, the one under way included."""
+        with self.cond:
+            self.cap = deadline
+            if self.deadline is not None and deadline < self.deadline:
+                self.deadline = deadline
+                self.cond.notify()
 
     def disarm(self):
         """True if the watchdog cut the connection."""
@@ -146,6 +158,12 @@ class Sink:
                 pass
             _detached.append(conn)
 
+    def limit(self, deadline):
+        """At exit: no write may last beyond deadline, the one under way included (a COPY
+        waiting for a lock another session holds would otherwise wait the write timeout)."""
+        self.deadline = deadline
+        self.watchdog.limit(deadline)
+
     def _timeout(self):
         timeout = self.options.write_timeout
         if self.deadline is not None:
@@ -207,22 +225,28 @@ class Sink:
             if self.conn is None:
                 self.connect()
             deadline = time.monotonic() + self.options.write_timeout
-            with self.conn.cursor() as cur:
-                cur.execute("SELECT pg_terminate_backend(%s)", [backend])
-                while True:
-                    cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend])
-                    if cur.fetchone() is None:
-                        break
-                    if time.monotonic() > deadline:
-                        raise Outage("the server process of an interrupted write is still there")
-                    time.sleep(0.1)
-                last = batch[-1]
-                cur.execute(
-                    "SELECT 1 FROM %s WHERE created = %%s::timestamptz AND logger = %%s"
-                    " AND message = %%s AND process IS NOT DISTINCT FROM %%s LIMIT 1" % rows.table(),
-                    [rows.timestamp(last[rows.CREATED]), rows.clean(last[rows.LOGGER][:rows.LIMITS["logger"]]),
-                     rows.clean(last[rows.MESSAGE]), last[rows.PROCESS]])
-                landed = cur.fetchone() is not None
+            # The look-up waits for a lock on the table like a write does: bounded the same way.
+            self.watchdog.arm(self.conn.fileno(), self._timeout())
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute("SELECT pg_terminate_backend(%s)", [backend])
+                    while True:
+                        cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend])
+                        if cur.fetchone() is None:
+                            break
+                        if time.monotonic() > deadline:
+                            raise Outage("the server process of an interrupted write is still there")
+                        time.sleep(0.1)
+                    last = batch[-1]
+                    cur.execute(
+                        "SELECT 1 FROM %s WHERE created = %%s::timestamptz AND logger = %%s"
+                        " AND message = %%s AND process IS NOT DISTINCT FROM %%s LIMIT 1" % rows.table(),
+                        [rows.timestamp(last[rows.CREATED]), rows.clean(last[rows.LOGGER][:rows.LIMITS["logger"]]),
+                         rows.clean(last[rows.MESSAGE]), last[rows.PROCESS]])
+                    landed = cur.fetchone() is not None
+            finally:
+                if self.watchdog.disarm():
+                    raise Outage("no answer from the database within %.0f s" % self._timeout())
         except Outage:
             self.close()
             raise

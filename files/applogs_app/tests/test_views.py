@@ -155,7 +155,28 @@ def test_filter_form_keeps_values_and_uses_datetime_local(viewer):
     content = viewer.get(LIST, {"logger": "api", "level": ["ERROR"], "since": "2024-01-10T12:00"}).content.decode()
     assert 'type="datetime-local"' in content
     assert 'name="logger" value="api"' in content
-    assert 'value="ERROR"' in content and "checked" in content
+    assert checked_levels(content) == {"ERROR"}
+    content = viewer.get(LIST, {"level": ["WARNING", "CRITICAL"]}).content.decode()
+    assert checked_levels(content) == {"WARNING", "CRITICAL"}
+    assert checked_levels(viewer.get(LIST).content.decode()) == set()
+
+
+def checked_levels(content):
+    """The values of the level checkboxes that are checked, read from the page's HTML."""
+    from html.parser import HTMLParser
+
+    found = set()
+
+    class Inputs(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "input" and attrs.get("name") == "level" and "checked" in attrs:
+                found.add(attrs["value"])
+
+        handle_startendtag = handle_starttag
+
+    Inputs().feed(content)
+    return found
 
 
 def test_request_id_link_shows_the_whole_request(viewer):
