@@ -101,8 +101,9 @@ def test_explicit_time_zone():
 
 
 def test_other_types():
-    row = [None, True, 7, 1.5, decimal.Decimal("2.50"), datetime.date(2024, 5, 1), {"b": 1, "a": "=x"}, b"\xff", object]
-    ws = _load(_write(list("abcdefghi"), [row]))
+    row = [None, True, 7, 1.5, decimal.Decimal("2.50"), datetime.date(2024, 5, 1), {"b": 1, "a": "=x"}, b"\xff", object,
+           datetime.time(13, 5, 7), datetime.datetime(2024, 5, 1, 13, 5, 7)]
+    ws = _load(_write(list("abcdefghijk"), [row]))
     values = [c.value for c in ws[2]]
     assert values[:5] == [None, True, 7, 1.5, 2.5]
     assert values[5] == datetime.datetime(2024, 5, 1)
@@ -110,6 +111,9 @@ def test_other_types():
     assert values[6] == '{"a": "=x", "b": 1}'
     assert values[7] == "\ufffd"
     assert values[8] == str(object)
+    assert values[9] == datetime.time(13, 5, 7) and ws["J2"].number_format == "hh:mm:ss"
+    assert values[10] == datetime.datetime(2024, 5, 1, 13, 5, 7)
+    assert ws["K2"].number_format == "yyyy-mm-dd hh:mm:ss"
 
 
 def test_header_bold_and_notice():
@@ -131,6 +135,7 @@ def test_response_streams_a_file():
     response = xlsx_response(["a"], [["=1"], ["x"]], "report")
     assert response.streaming
     assert response["Content-Type"] == CONTENT_TYPE
+    assert CONTENT_TYPE == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert 'filename="report.xlsx"' in response["Content-Disposition"]
     buf = io.BytesIO(b"".join(response.streaming_content))
     response.close()
