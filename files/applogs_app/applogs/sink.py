@@ -225,28 +225,22 @@ class Sink:
             if self.conn is None:
                 self.connect()
             deadline = time.monotonic() + self.options.write_timeout
-            # The look-up waits for a lock on the table like a write does: bounded the same way.
-            self.watchdog.arm(self.conn.fileno(), self._timeout())
-            try:
-                with self.conn.cursor() as cur:
-                    cur.execute("SELECT pg_terminate_backend(%s)", [backend])
-                    while True:
-                        cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend])
-                        if cur.fetchone() is None:
-                            break
-                        if time.monotonic() > deadline:
-                            raise Outage("the server process of an interrupted write is still there")
-                        time.sleep(0.1)
-                    last = batch[-1]
-                    cur.execute(
-                        "SELECT 1 FROM %s WHERE created = %%s::timestamptz AND logger = %%s"
-                        " AND message = %%s AND process IS NOT DISTINCT FROM %%s LIMIT 1" % rows.table(),
-                        [rows.timestamp(last[rows.CREATED]), rows.clean(last[rows.LOGGER][:rows.LIMITS["logger"]]),
-                         rows.clean(last[rows.MESSAGE]), last[rows.PROCESS]])
-                    landed = cur.fetchone() is not None
-            finally:
-                if self.watchdog.disarm():
-                    raise Outage("no answer from the database within %.0f s" % self._timeout())
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(%s)", [backend])
+                while True:
+                    cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend])
+                    if cur.fetchone() is None:
+                        break
+                    if time.monotonic() > deadline:
+                        raise Outage("the server process of an interrupted write is still there")
+                    time.sleep(0.1)
+                last = batch[-1]
+                cur.execute(
+                    "SELECT 1 FROM %s WHERE created = %%s::timestamptz AND logger = %%s"
+                    " AND message = %%s AND process IS NOT DISTINCT FROM %%s LIMIT 1" % rows.table(),
+                    [rows.timestamp(last[rows.CREATED]), rows.clean(last[rows.LOGGER][:rows.LIMITS["logger"]]),
+                     rows.clean(last[rows.MESSAGE]), last[rows.PROCESS]])
+                landed = cur.fetchone() is not None
         except Outage:
             self.close()
             raise
