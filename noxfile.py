@@ -135,7 +135,7 @@ def tests(session, django):
         "APPLOGS_TEST_APPLOGS_NAME": "app_logs_" + cell,
         "XLSEXPORT_TEST_NAME": "xlsexport_" + cell,
         "APPLOGS_TEST_SPOOL_DIR": os.path.join(os.environ.get("APPLOGS_TEST_SPOOL_DIR", "/tmp"), cell),
-        # The browser test runs in one cell only (it is slow and rewrites docs/viewer.png).
+        # The browser test runs in one cell only (it is slow); there a missing Chromium fails it.
         "APPLOGS_TEST_BROWSER": "1" if (django, session.python) == BROWSER_CELL else "0",
         "APPLOGS_TEST_HEAVY": "1" if heavy else "0",
         "PYTHONDONTWRITEBYTECODE": "1",

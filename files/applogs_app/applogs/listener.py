@@ -172,6 +172,7 @@ class Writer:
             return not self.stopped or self.last_ok
         # The thread's own deadline leaves time to spool before the caller gives up waiting.
         self.stop_at = time.monotonic() + timeout * 0.8
+        self.sink.limit(self.stop_at)
         ok = self._request(timeout)
         if not self.stopped:
             with self.lock:

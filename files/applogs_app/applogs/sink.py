@@ -30,13 +30,17 @@ class Watchdog:
     def __init__(self):
         self.cond = threading.Condition()
         self.deadline = None
+        self.cap = None  # no operation may last beyond this (set at exit)
         self.fd = None
         self.fired = False
         self.thread = None
 
     def arm(self, fd, seconds):
         with self.cond:
-            self.fd, self.deadline, self.fired = fd, time.monotonic() + seconds, False
+            deadline = time.monotonic() + seconds
+            if self.cap is not None:
+                deadline = min(deadline, self.cap)
+            self.fd, self.deadline, self.fired = fd, deadline, False
             if self.thread is None:
                 thread = threading.Thread(target=self._run, name="applogs-watchdog", daemon=True)
                 try:
@@ -48,6 +52,14 @@ class Watchdog:
                     return
                 self.thread = thread
             self.cond.notify()
+
+    def limit(self, deadline):
+        """No operation may last beyond deadline, the one under way included."""
+        with self.cond:
+            self.cap = deadline
+            if self.deadline is not None and deadline < self.deadline:
+                self.deadline = deadline
+                self.cond.notify()
 
     def disarm(self):
         """True if the watchdog cut the connection."""
@@ -145,6 +157,12 @@ class Sink:
             except Exception:
                 pass
             _detached.append(conn)
+
+    def limit(self, deadline):
+        """At exit: no write may last beyond deadline, the one under way included (a COPY
+        waiting for a lock another session holds would otherwise wait the write timeout)."""
+        self.deadline = deadline
+        self.watchdog.limit(deadline)
 
     def _timeout(self):
         timeout = self.options.write_timeout

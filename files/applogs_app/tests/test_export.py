@@ -62,7 +62,8 @@ def test_export_holds_the_filtered_rows(viewer, settings):
 
 
 def test_formulas_neutralised_and_illegal_characters_removed(viewer):
-    payloads = ["=HYPERLINK(\"http://evil.example\",\"click\")", "+1+1", "-2", "@SUM(A1)", "\t=1"]
+    payloads = ["=HYPERLINK(\"http://evil.example\",\"click\")", "+1+1", "-2", "@SUM(A1)", "\t=1",
+                "\r=1", "\x07=cmd|' /C calc'!A0", "\x1b+1"]
     make(*[record(id=i + 1, message=p, user=p, created=BASE + datetime.timedelta(seconds=i))
            for i, p in enumerate(payloads)])
     make(record(id=100, message="bell\x07 escape\x1b[31m vt\x0bend", created=BASE - datetime.timedelta(1)))
@@ -72,7 +73,8 @@ def test_formulas_neutralised_and_illegal_characters_removed(viewer):
     for i, payload in enumerate(payloads):
         message, user = cells[i + 1]
         for cell in (message, user):
-            assert cell.value == payload
+            # Control characters removed (what XLSX cannot hold), CR read back as LF.
+            assert cell.value == payload.replace("\r", "\n").replace("\x07", "").replace("\x1b", "")
             assert cell.data_type == "s"
             assert cell.quotePrefix
     assert cells[100][0].value == "bell escape[31m vtend"

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,15 @@ APP_DIR = Path(__file__).resolve().parent.parent
 
 def rows(**filters):
     return LogRecord.objects.using("applogs").filter(**filters)
+
+
+def wait_for(predicate, timeout=60, what="the event"):
+    """Poll predicate until it is true; a generous bound, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("gave up waiting for %s" % what)
+        time.sleep(0.02)
 
 
 def test_construction_does_no_database_work(django_db_blocker):
@@ -87,8 +97,17 @@ def test_exception_and_stack_go_to_traceback(logs):
     assert "Stack (most recent call last)" in rows(message="where am I").get().traceback
 
 
-def test_ten_thousand_records_from_eight_threads_land_exactly_once(logs):
-    logger = logging.getLogger("api")
+def writers_waiting_for_a_lock():
+    with connections["default"].cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'applogs-writer'"
+                    " AND wait_event_type = 'Lock'")
+        return [pid for (pid,) in cur.fetchall()]
+
+
+def test_ten_thousand_records_from_eight_threads_land_exactly_once(make_logger, logs, tmp_path):
+    # The queue holds 1,000 records and the writer is held up by a lock while 10,000 are logged:
+    # 9,000 must go through the spool, and none may be dropped.
+    logger, handler = make_logger("threads", queue_size=1000, spool_dir=str(tmp_path))
     per_thread = 1250
     run = uuid.uuid4().hex[:8]
 
@@ -96,13 +115,20 @@ def test_ten_thousand_records_from_eight_threads_land_exactly_once(logs):
         for i in range(per_thread):
             logger.info("r %s %d %d", run, t, i, extra={"t": t, "i": i})
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert logs.flush(60)
-    assert logs.dropped == 0
+    from tests.test_outage import hold_table_lock
+
+    with hold_table_lock():
+        logger.info("first, to start the writer")
+        wait_for(lambda: writers_waiting_for_a_lock(), what="the writer to wait for the lock")
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert handler.dropped == 0
+        assert [p for p in os.listdir(str(tmp_path)) if p.endswith(".jsonl")]
+    assert handler.flush(60)
+    assert handler.dropped == 0
 
     got = list(rows(message__startswith="r %s " % run).values_list("message", "extra", "level", "logger"))
     assert len(got) == 8 * per_thread
@@ -110,7 +136,7 @@ def test_ten_thousand_records_from_eight_threads_land_exactly_once(logs):
     for message, extra, level, name in got:
         _, _, t, i = message.split()
         assert extra == {"t": int(t), "i": int(i)}
-        assert (level, name) == (logging.INFO, "api")
+        assert (level, name) == (logging.INFO, "applogs.tests.threads")
         seen.add((int(t), int(i)))
     assert seen == {(t, i) for t in range(8) for i in range(per_thread)}
     # No drop report either.
@@ -218,9 +244,36 @@ def test_logging_config_kwargs():
     logging.getLogger("applogs.tests.cfg").handlers = []
 
 
-def test_sql_debug_logging_routed_to_the_db_handler_does_not_loop(make_logger, logs, settings):
-    # django.db.backends at DEBUG to a DBLogsHandler: the portal's queries are logged, the
-    # writer's own work never is (it would feed itself forever).
+class LineLoggedByTheWriter(object):
+    """A record's line number that logs when the writer thread converts it: the writer's own work
+    causes a log record, as a driver warning or SQL debug logging would."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __int__(self):
+        if threading.current_thread().name == "applogs-writer":
+            logging.getLogger("api").warning("logged by the writer")
+        return self.n
+
+    __index__ = __int__
+
+
+def test_what_the_writer_thread_logs_is_not_queued_again(logs):
+    record = logging.LogRecord("api", logging.INFO, __file__, 0, "odd line number", (), None)
+    record.lineno = LineLoggedByTheWriter(77)
+    logging.getLogger("api").handle(record)
+    assert logs.flush(30)
+    assert rows(message="odd line number").get().lineno == 77
+    for _ in range(3):  # however long the writer runs
+        logging.getLogger("api").info("more work for the writer")
+        assert logs.flush(30)
+    assert not rows(message="logged by the writer").exists()
+
+
+def test_sql_debug_logging_routed_to_the_db_handler(make_logger, logs, settings):
+    # django.db.backends at DEBUG to a DBLogsHandler: the portal's queries are logged; the
+    # writer's are not (its connection is its own, with no debug cursor).
     handler = DBLogsHandler()
     sql_logger = logging.getLogger("django.db.backends")
     old = (sql_logger.level, sql_logger.handlers[:], sql_logger.propagate)

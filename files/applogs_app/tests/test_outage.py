@@ -590,3 +590,129 @@ def test_interrupted_write_is_checked_before_it_is_written_again(logs):
     sink.close()
     got = list(rows(logger="applogs.tests.settle").order_by("id").values_list("message", flat=True))
     assert got == ["settle %d" % i for i in range(6)]
+
+
+def test_rows_the_server_refuses_fall_back_one_by_one(make_logger, logs, tmp_path):
+    # One batch: a row whose extra the server refuses (not JSON), a row it refuses whatever its
+    # extra (a CHECK constraint), and good rows around them. The good rows and the first bad one
+    # (with its extra replaced by the server's reason) land; the other is dropped and reported.
+    logger, handler = make_logger("refused", batch_size=100, flush_interval=60, spool_dir=str(tmp_path))
+    logger.info("warmup")
+    assert handler.flush(30)
+
+    def row(message, extra=None):
+        record = logging.LogRecord(logger.name, logging.INFO, __file__, 1, message, (), None)
+        return handler.prepare(record)[:-1] + (extra,)
+
+    with connections["applogs"].cursor() as cur:
+        cur.execute("ALTER TABLE applogs_logrecord ADD CONSTRAINT applogs_test_refused"
+                    " CHECK (message <> 'refused whatever its extra')")
+    try:
+        writer = handler._get_writer()
+        for r in (row("good 1"), row("bad extra", "{not json"),
+                  row("refused whatever its extra", '{"a": 1}'), row("good 2")):
+            writer.put(r)
+        assert handler.flush(30)
+    finally:
+        with connections["applogs"].cursor() as cur:
+            cur.execute("ALTER TABLE applogs_logrecord DROP CONSTRAINT applogs_test_refused")
+    got = list(rows(logger=logger.name).order_by("id").values_list("message", "extra"))
+    assert [m for m, _ in got] == ["warmup", "good 1", "bad extra", "good 2"]
+    assert got[1][1] == {} and got[3][1] == {}
+    assert "json" in got[2][1]["applogs_error"]
+    report = rows(logger="applogs").get()
+    assert report.message == "applogs: 1 log record(s) were dropped (spool full or unavailable)"
+    assert handler.dropped == 0
+
+
+def test_a_torn_spool_line_is_counted_once_across_an_outage(make_logger, logs, tmp_path):
+    # A dead process's spool file whose last line was cut short (the process died mid-write).
+    # Its rows land, and the torn line is reported once, though the first replay fails.
+    from applogs.listener import Options, spool_prefix
+
+    prefix = spool_prefix(Options(spool_dir=str(tmp_path)))
+    dead = 4194305  # above Linux's largest pid
+    name = "applogs.tests.torn"
+    lines = [json.dumps(_orphan_row(name, i, dead)) for i in range(3)]
+    (tmp_path / ("%s-%d-1.1.jsonl" % (prefix, dead))).write_text(
+        "\n".join(lines) + "\n" + lines[0][:25])
+    with connections["applogs"].cursor() as cur:
+        cur.execute("ALTER TABLE applogs_logrecord RENAME TO applogs_logrecord_away")
+    try:
+        logger, handler = make_logger("torn-adopter", spool_dir=str(tmp_path))
+        logger.info("adopter")
+        assert handler.flush(30) is False
+        assert handler.flush(30) is False
+    finally:
+        with connections["applogs"].cursor() as cur:
+            cur.execute("ALTER TABLE applogs_logrecord_away RENAME TO applogs_logrecord")
+    assert handler.flush(30)
+    assert list(rows(logger=name).order_by("id").values_list("message", flat=True)) == [
+        "orphan 0", "orphan 1", "orphan 2"]
+    report = rows(logger="applogs").get()
+    assert report.message == "applogs: 1 spool line(s) were not log records and were skipped"
+    assert spool_files(tmp_path) == []
+
+
+def test_drop_count_survives_an_outage_while_the_report_is_written(make_logger, logs, tmp_path):
+    # The server takes log records but refuses the drop report (a trigger raising a server error,
+    # not a data error): the count is kept and reported once the report can be written.
+    logger, handler = make_logger("dropcount", spool_dir=str(tmp_path))
+    logger.info("warmup")
+    assert handler.flush(30)
+    with connections["applogs"].cursor() as cur:
+        cur.execute("CREATE FUNCTION applogs_test_no_report() RETURNS trigger LANGUAGE plpgsql AS $$"
+                    " BEGIN IF NEW.logger = 'applogs' THEN RAISE EXCEPTION 'not now'; END IF;"
+                    " RETURN NEW; END $$")
+        cur.execute("CREATE TRIGGER applogs_test_no_report BEFORE INSERT ON applogs_logrecord"
+                    " FOR EACH ROW EXECUTE FUNCTION applogs_test_no_report()")
+    try:
+        handler._get_writer().count_drops(3)  # as emit() does for a record it could not queue
+        logger.info("before the report")
+        assert handler.flush(30) is False
+        assert handler.dropped == 3
+        assert not rows(logger="applogs").exists()
+    finally:
+        with connections["applogs"].cursor() as cur:
+            cur.execute("DROP TRIGGER applogs_test_no_report ON applogs_logrecord")
+            cur.execute("DROP FUNCTION applogs_test_no_report()")
+    assert handler.flush(30)
+    assert handler.dropped == 0
+    assert rows(logger="applogs").get().message == \
+        "applogs: 3 log record(s) were dropped (spool full or unavailable)"
+    assert rows(logger=logger.name, message="before the report").count() == 1
+
+
+def test_exit_while_the_database_waits_for_a_lock(logs, tmp_path):
+    # A command logs and exits while another session holds a lock on the log table: the COPY
+    # waits (no error, no refusal). The exit is bounded by the exit timeout, every record is in
+    # the spool, and the next process writes them once the lock is gone: nothing is lost.
+    from tests.test_handler import APP_DIR, _subprocess_env, writers_waiting_for_a_lock
+
+    spool = tmp_path / "spool"
+    env = dict(_subprocess_env(), APPLOGS_TEST_SPOOL_DIR=str(spool), APPLOGS_TEST_EXIT_TIMEOUT="5")
+    # The flush returns False after 2 s: the writer's COPY is waiting for the lock when the
+    # command exits (a write under way at exit, not one that starts after it).
+    code = ("import logging\nlog = logging.getLogger('command')\n"
+            "for i in range(50): log.info('locked %d', i)\n"
+            "assert not [h for h in log.handlers if hasattr(h, 'dropped') and h.flush(2)]\n")
+    with hold_table_lock():
+        proc = subprocess.Popen([sys.executable, "-m", "django", "shell", "-c", code],
+                                cwd=str(APP_DIR), env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True)
+        try:
+            wait_for(lambda: writers_waiting_for_a_lock() or proc.poll() is not None,
+                     what="the command's writer to wait for the lock")
+            # A bound far above the exit timeout: the test fails only if the exit is not bounded.
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        assert "not written at exit" not in err, err
+        assert [r[6] for r in spool_rows(spool)] == ["locked %d" % i for i in range(50)]
+    run_command("log.info('after the lock')\n", env={"APPLOGS_TEST_SPOOL_DIR": str(spool)})
+    got = list(rows(logger="command").order_by("id").values_list("message", flat=True))
+    assert got == ["locked %d" % i for i in range(50)] + ["after the lock"]
+    assert spool_files(spool) == []

@@ -13,6 +13,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from applogs.models import LogRecord
@@ -145,8 +146,15 @@ def test_retention_deletes_expired_rows_of_the_converted_table_and_the_default_p
     assert names(part) == [BEFORE, DEFAULT]
 
     out = StringIO()
-    call_command("applogs_purge", "--older-than-days", "30", "--batch-size", "4", stdout=out)
+    with CaptureQueriesContext(connections["applogs"]) as queries:
+        call_command("applogs_purge", "--older-than-days", "30", "--batch-size", "4", stdout=out)
     assert "Deleted 6 record(s)" in out.getvalue()
+    # In batches of at most 4: the converted table's 6 rows as 4, then 2 (the short batch ends
+    # the loop); the default partition's none in one.
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert all("LIMIT 4" in sql for sql in deletes)
+    assert len([sql for sql in deletes if sql.startswith('DELETE FROM "%s"' % BEFORE)]) == 2
+    assert len(deletes) == 3
     assert LogRecord.objects.count() == 5
     # A record far in the future: moved from the default partition into its own, then dropped.
     part.maintain(now=far + timedelta(days=1), retention_days=1, ahead_days=0)

@@ -31,6 +31,17 @@ def test_router_in_any_order(order):
     assert router.allow_migrate("default", "auth") is True
 
 
+def test_relations_never_cross_into_or_out_of_the_log_database():
+    from applogs.db_router import LogsDBRouter
+
+    router = LogsDBRouter()
+    log, group = LogRecord(), Group()
+    assert router.allow_relation(log, LogRecord()) is True
+    assert router.allow_relation(log, group) is False
+    assert router.allow_relation(group, log) is False
+    assert router.allow_relation(group, Group()) is None  # the portal's routers decide
+
+
 def test_router_follows_the_setting(settings):
     settings.APPLOGS_DATABASE = "logs2"
     router = ConnectionRouter([OURS])

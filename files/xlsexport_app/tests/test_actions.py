@@ -58,9 +58,22 @@ def test_columns_from_list_display(admin_client, items):
         "=CMD|' /C CALC'!A0",
     ]
     assert ws["A2"].data_type == "s" and ws["A2"].quotePrefix
+    assert ws["F2"].data_type == "s" and ws["F2"].quotePrefix
+    assert not ws["A3"].quotePrefix and not ws["F3"].quotePrefix
     assert ws["C2"].is_date
     assert rows[2] == ["plainbell", "Closed", datetime.datetime(2024, 3, 1, 12, 0), None, 0, "PLAINBELL"]
     assert len(rows) == 3
+
+
+@pytest.mark.parametrize("name", ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\x07=cmd|' /C calc'!A0",
+                                  "\x1b\x08-1"])
+def test_action_keeps_formula_like_text_as_text(admin_client, name):
+    item = Item.objects.create(name=name, status=1, created=datetime.datetime(2024, 3, 1, tzinfo=UTC))
+    ws = _sheet(_post_action(admin_client, "admin:tests_item_changelist", [item.pk]))
+    for cell in (ws["A2"], ws["F2"]):  # the field, and a method of the admin (upper case)
+        assert cell.data_type == "s"
+        assert cell.quotePrefix, repr(name)
+    assert ws["A2"].value == name.replace("\r", "\n").lstrip("\x07\x08\x1b")
 
 
 def test_xlsexport_fields_and_cap(admin_client, items):

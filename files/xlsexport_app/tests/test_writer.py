@@ -27,13 +27,15 @@ def _write(headers, rows, **kwargs):
 
 @pytest.mark.parametrize(
     "payload",
-    ["=1+1", '=HYPERLINK("http://evil.example","x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\r=1"],
+    ["=1+1", '=HYPERLINK("http://evil.example","x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\r=1", "\rx",
+     # A prefix revealed once the control characters XLSX forbids are removed.
+     "\x07=cmd|' /C calc'!A0", "\x00\x1b+1", "\x08@SUM(A1)"],
 )
 def test_formula_like_text_is_stored_as_text(payload):
     buf = _write(["h"], [[payload]])
     cell = _load(buf)["A2"]
     # CR is stored as LF (what XML parsers made of a literal CR anyway); the cell is still text.
-    assert cell.value == payload.replace("\r", "\n")
+    assert cell.value == payload.replace("\r", "\n").lstrip("\x00\x07\x08\x1b")
     assert cell.data_type == "s"
     # Quote prefix: Excel/LibreOffice keep it text even when the cell is edited.
     assert cell.quotePrefix is True
@@ -99,8 +101,9 @@ def test_explicit_time_zone():
 
 
 def test_other_types():
-    row = [None, True, 7, 1.5, decimal.Decimal("2.50"), datetime.date(2024, 5, 1), {"b": 1, "a": "=x"}, b"\xff", object]
-    ws = _load(_write(list("abcdefghi"), [row]))
+    row = [None, True, 7, 1.5, decimal.Decimal("2.50"), datetime.date(2024, 5, 1), {"b": 1, "a": "=x"}, b"\xff", object,
+           datetime.time(13, 5, 7), datetime.datetime(2024, 5, 1, 13, 5, 7)]
+    ws = _load(_write(list("abcdefghijk"), [row]))
     values = [c.value for c in ws[2]]
     assert values[:5] == [None, True, 7, 1.5, 2.5]
     assert values[5] == datetime.datetime(2024, 5, 1)
@@ -108,6 +111,9 @@ def test_other_types():
     assert values[6] == '{"a": "=x", "b": 1}'
     assert values[7] == "\ufffd"
     assert values[8] == str(object)
+    assert values[9] == datetime.time(13, 5, 7) and ws["J2"].number_format == "hh:mm:ss"
+    assert values[10] == datetime.datetime(2024, 5, 1, 13, 5, 7)
+    assert ws["K2"].number_format == "yyyy-mm-dd hh:mm:ss"
 
 
 def test_header_bold_and_notice():
@@ -129,6 +135,7 @@ def test_response_streams_a_file():
     response = xlsx_response(["a"], [["=1"], ["x"]], "report")
     assert response.streaming
     assert response["Content-Type"] == CONTENT_TYPE
+    assert CONTENT_TYPE == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert 'filename="report.xlsx"' in response["Content-Disposition"]
     buf = io.BytesIO(b"".join(response.streaming_content))
     response.close()
