@@ -21,6 +21,7 @@ from .viewer_support import BASE, make, record, user_with_view_permission
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+REPO_DOCS = pathlib.Path(__file__).resolve().parents[3] / "docs"
 WAIT = 30  # seconds; generous for slow CI machines, never an assertion about speed
 
 pytestmark = [
