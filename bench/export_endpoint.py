@@ -2,8 +2,11 @@
 
 Loads N rows of bench/datagen.py by COPY into a scratch applogs database, then times, in turns:
 - ``read``:   the export's row generator alone (server-side cursor, 2,000-row chunks, level labels);
+- ``export-1.2``: the same with xlsexport 1.2's writer (bench/export_speed.py BASELINE): the workbook
+              built in a temporary file, then read in FileResponse's chunks;
 - ``export``: applogs.export.export_response (rows + xlsexport.writer) and reading the whole
-              FileResponse, i.e. what the view does before and while the first byte goes out.
+              streamed response, i.e. what the view does before and while the bytes go out; the
+              time to its first chunk (the first byte a client could get) is printed too.
 Run it against a private throwaway cluster (scripts/lib/testpg.sh exports APPLOGS_TEST_PG*):
 
     bash -c '. scripts/lib/testpg.sh && testpg_start && .venv/django52/bin/python bench/export_endpoint.py'
@@ -83,13 +86,46 @@ def read_only(max_rows):
     return sum(1 for _ in rows)
 
 
+FIRST_BYTE = {"export": [], "export-1.2": []}
+
+
 def full_export(max_rows):
     from applogs.export import export_response
     from applogs.models import LogRecord
 
+    t0 = time.perf_counter()
     response = export_response(LogRecord.objects.all(), None, max_rows)
-    size = sum(len(chunk) for chunk in response.streaming_content)
+    size = 0
+    for chunk in response.streaming_content:
+        if not size:
+            FIRST_BYTE["export"].append(time.perf_counter() - t0)
+        size += len(chunk)
     response.close()
+    return size
+
+
+def full_export_12(max_rows):
+    """What the view did with xlsexport 1.2: the whole workbook into a temporary file, then
+    FileResponse sends it in chunks of 8 KiB."""
+    import tempfile
+
+    from applogs.export import COLUMNS, capped_notice, export_rows
+    from applogs.models import LogRecord
+    from bench.export_speed import baseline_writer
+
+    writer = baseline_writer()
+    t0 = time.perf_counter()
+    rows, state = export_rows(LogRecord.objects.all(), None, max_rows)
+    size = 0
+    with tempfile.TemporaryFile(suffix=".xlsx") as fh:
+        writer.write_xlsx(fh, [h for h, _, _ in COLUMNS], rows, title="Log records",
+                          notice=lambda: capped_notice(max_rows) if state["capped"] else None,
+                          column_widths=[w for _, _, w in COLUMNS])
+        fh.seek(0)
+        for chunk in iter(lambda: fh.read(8192), b""):
+            if not size:
+                FIRST_BYTE["export-1.2"].append(time.perf_counter() - t0)
+            size += len(chunk)
     return size
 
 
@@ -102,13 +138,12 @@ def main():
     load(args.rows, DB_NAME)
     from django.db import connections
 
-    import xlsxwriter
-
-    print("rows=%d runs=%d loadavg=%s XlsxWriter=%s" % (args.rows, args.runs, os.getloadavg(), xlsxwriter.__version__))
-    times = {"read": [], "export": []}
-    cpu = {"read": [], "export": []}
+    print("rows=%d runs=%d loadavg=%s" % (args.rows, args.runs, os.getloadavg()))
+    steps = (("read", read_only), ("export-1.2", full_export_12), ("export", full_export))
+    times = {name: [] for name, _ in steps}
+    cpu = {name: [] for name, _ in steps}
     for run in range(args.runs):
-        for name, fn in (("read", read_only), ("export", full_export)):
+        for name, fn in steps:
             t0, c0 = time.perf_counter(), time.process_time()
             out = fn(args.rows)
             times[name].append(time.perf_counter() - t0)
@@ -117,10 +152,11 @@ def main():
             print("  run %d %-6s %6.2f s wall %6.2f s cpu (this process)  -> %s" % (
                 run + 1, name, times[name][-1], cpu[name][-1], out), flush=True)
     print()
-    print("| step | median wall s | median CPU s (Python process) |")
-    print("|---|---|---|")
+    print("| step | median wall s | median CPU s (Python process) | median first byte s |")
+    print("|---|---|---|---|")
     for name in times:
-        print("| %s | %.2f | %.2f |" % (name, statistics.median(times[name]), statistics.median(cpu[name])))
+        first_byte = "%.2f" % statistics.median(FIRST_BYTE[name]) if name in FIRST_BYTE else "-"
+        print("| %s | %.2f | %.2f | %s |" % (name, statistics.median(times[name]), statistics.median(cpu[name]), first_byte))
 
 
 if __name__ == "__main__":

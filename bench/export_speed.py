@@ -1,27 +1,34 @@
 """XLSX export speed: the viewer's 15-column sheet of N log rows (default 100,000), built by
 
-- ``openpyxl``:   openpyxl write-only mode, cells typed/styled exactly as xlsexport 1.0 did it;
-- ``xlsxwriter``: XlsxWriter with constant_memory (inline strings, one row in memory),
-                  strings_to_formulas/strings_to_urls/strings_to_numbers off, explicit write_* calls;
-- ``xlsexport``:  whatever ``xlsexport.writer.write_xlsx`` is now (the shipped code path, sanitising
-                  included), for comparison with the two raw candidates.
+- ``openpyxl``:       openpyxl write-only mode, cells typed/styled as xlsexport 1.0 did it;
+- ``xlsxwriter``:     XlsxWriter with constant_memory (inline strings, one row in memory),
+                      strings_to_formulas/_urls/_numbers off, explicit write_* calls;
+- ``xlsexport-1.2``:  xlsexport's writer up to version 1.2 (XlsxWriter constant_memory, the workbook in
+                      a temporary file that the response then streams), taken from git (``BASELINE``);
+- ``pyexcelerate``:   PyExcelerate (rows sanitised as xlsexport does; it has no per-cell quote prefix);
+- ``rustpy``:         rustpy-xlsxwriter, a Rust-backed XlsxWriter port (Python 3.9+ only; no per-cell
+                      quote prefix either);
+- ``xlsexport``:      whatever ``xlsexport.writer`` is now (the shipped code path, sanitising included).
 
 The rows come from bench/datagen.py (the benchmark's deterministic log rows: messages of 40 B to
 8 kB, tracebacks, JSON extra) shaped as applogs.export yields them, and are built in memory before
-the clock starts, so only the workbook is timed. Each run is a fresh subprocess, so its peak RSS
-(VmHWM, reset after the rows are built) is its own; a separate run per candidate measures the
-tracemalloc peak (slow, not timed; on --trace-rows rows, 20,000 by default: with constant memory
-the peak does not depend on the row count). The workbook goes to a temporary file on disk, as in
-xlsx_response.
+the clock starts, so only the workbook is timed. Every candidate writes to the same file object on
+disk, which notes when its first byte arrives: the time to first byte (TTFB) a streamed download
+could have. Each run is a fresh subprocess, so its peak RSS (VmHWM, reset after the rows are built)
+is its own; a separate run per candidate measures the tracemalloc peak (slow, not timed; on
+--trace-rows rows, 20,000 by default; blind to memory that Rust allocates).
 
-    .venv/django52/bin/python bench/export_speed.py                 # 100,000 rows, 3 runs each
-    .venv/django52/bin/python bench/export_speed.py --rows 20000 --runs 5 openpyxl xlsxwriter
+    .cache/export-bench/bin/python bench/export_speed.py                 # 100,000 rows, 3 runs each
+    .cache/export-bench/bin/python bench/export_speed.py --rows 20000 --runs 5 xlsxwriter xlsexport
 
-Needs Django, openpyxl, XlsxWriter and files/xlsexport_app importable (the test virtualenvs have
-them). Prints a table of medians and the ratio to openpyxl; nothing is written to docs/.
+Needs Django, openpyxl, XlsxWriter, PyExcelerate, rustpy-xlsxwriter (a candidate whose package is
+missing is skipped) and files/xlsexport_app importable; the ``xlsexport-1.2`` candidate needs git.
+Prints a table of medians and ratios; nothing is written to docs/.
 """
 import argparse
 import datetime
+import importlib
+import importlib.util
 import json
 import os
 import statistics
@@ -33,7 +40,9 @@ import tracemalloc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CANDIDATES = ("openpyxl", "xlsxwriter", "xlsexport")
+CANDIDATES = ("openpyxl", "xlsxwriter", "xlsexport-1.2", "pyexcelerate", "rustpy", "xlsexport")
+# The last commit whose xlsexport.writer was the XlsxWriter-based one.
+BASELINE = "9dd1d56"
 HEADERS = ["ID", "Time", "Level", "Logger", "Message", "User", "IP", "Request id", "Host", "Process",
            "Module", "Function", "Line", "Traceback", "Extra"]
 WIDTHS = [10, 20, 9, 22, 80, 16, 15, 34, 14, 8, 16, 16, 6, 60, 40]
@@ -74,7 +83,7 @@ def setup_django():
 
 
 # --- candidate 1: openpyxl write-only, as xlsexport 1.0 (same typing, styles and sanitising) -------
-def write_openpyxl(path, rows):
+def write_openpyxl(out, rows):
     from django.utils import timezone
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -113,11 +122,11 @@ def write_openpyxl(path, rows):
     ws.append([cell(h, bold=True) for h in HEADERS])
     for row in rows:
         ws.append([cell(v) for v in row])
-    wb.save(path)
+    wb.save(out)
 
 
 # --- candidate 2: XlsxWriter constant_memory ---------------------------------------------------------
-def write_xlsxwriter(path, rows):
+def write_xlsxwriter(out, rows):
     import re
 
     import xlsxwriter
@@ -125,7 +134,7 @@ def write_xlsxwriter(path, rows):
 
     illegal = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
     tz = timezone.get_current_timezone()
-    wb = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
+    wb = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_formulas": False,
                                     "strings_to_urls": False, "strings_to_numbers": False})
     ws = wb.add_worksheet("Log records")
     bold = wb.add_format({"bold": True})
@@ -154,15 +163,82 @@ def write_xlsxwriter(path, rows):
     wb.close()
 
 
-# --- candidate 3: the shipped xlsexport.writer -------------------------------------------------------
-def write_xlsexport(path, rows):
+# --- candidate 3: xlsexport 1.2's writer, from git ---------------------------------------------------
+def baseline_writer():
+    """xlsexport.writer as of BASELINE, as a module of its own."""
+    import types
+
+    source = subprocess.run(["git", "-C", ROOT, "show", BASELINE + ":files/xlsexport_app/xlsexport/writer.py"],
+                            check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+    # Its relative import (.compat) only brings attachment_response, which is not used here.
+    source = source.replace("from .compat import attachment_response", "attachment_response = None")
+    module = types.ModuleType("xlsexport_12_writer")
+    exec(compile(source, "xlsexport-1.2/writer.py", "exec"), module.__dict__)
+    return module
+
+
+def write_xlsexport_12(out, rows):
+    baseline_writer().write_xlsx(out, HEADERS, rows, title="Log records", column_widths=WIDTHS)
+
+
+# --- candidate 4: PyExcelerate -----------------------------------------------------------------------
+def write_pyexcelerate(out, rows):
+    from pyexcelerate import Font, Style, Workbook
+    from xlsexport.writer import to_cell_value
+
+    # PyExcelerate takes the whole sheet as a list: sanitised as xlsexport does (time zone, JSON,
+    # illegal characters), CR as LF; it has no quote prefix to give risky text.
+    data = [HEADERS]
+    for row in rows:
+        data.append([v.replace("\r", "\n") if isinstance(v, str) else v
+                     for v in (to_cell_value(value) for value in row)])
+    wb = Workbook()
+    ws = wb.new_sheet("Log records", data=data)
+    ws.set_row_style(1, Style(font=Font(bold=True)))
+    for i, w in enumerate(WIDTHS, start=1):
+        ws.set_col_style(i, Style(size=w))
+    wb.save(out)
+
+
+# --- candidate 5: rustpy-xlsxwriter (rust_xlsxwriter) ------------------------------------------------
+def write_rustpy(out, rows):
+    import rustpy_xlsxwriter
+    from xlsexport.writer import to_cell_value
+
+    # Records as dicts (its input), sanitised as xlsexport does; no per-cell quote prefix.
+    records = ({h: to_cell_value(v) for h, v in zip(HEADERS, row)} for row in rows)
+    rustpy_xlsxwriter.write_worksheet(records, out, sheet_name="Log records", freeze_row=1, bold_headers=True,
+                                      column_widths=WIDTHS, datetime_format="yyyy-mm-dd hh:mm:ss")
+
+
+# --- candidate 6: the shipped xlsexport.writer -------------------------------------------------------
+def write_xlsexport(out, rows):
     from xlsexport.writer import write_xlsx
 
-    with open(path, "wb") as fh:
-        write_xlsx(fh, HEADERS, rows, title="Log records", column_widths=WIDTHS)
+    write_xlsx(out, HEADERS, rows, title="Log records", column_widths=WIDTHS)
 
 
-WRITERS = {"openpyxl": write_openpyxl, "xlsxwriter": write_xlsxwriter, "xlsexport": write_xlsexport}
+WRITERS = {"openpyxl": write_openpyxl, "xlsxwriter": write_xlsxwriter, "xlsexport-1.2": write_xlsexport_12,
+           "pyexcelerate": write_pyexcelerate, "rustpy": write_rustpy, "xlsexport": write_xlsexport}
+MODULES = {"openpyxl": "openpyxl", "xlsxwriter": "xlsxwriter", "xlsexport-1.2": "xlsxwriter",
+           "pyexcelerate": "pyexcelerate", "rustpy": "rustpy_xlsxwriter", "xlsexport": "xlsexport"}
+
+
+class TimedFile:
+    """A file on disk that notes when the first byte was written to it (a response could start then).
+    Seekable, because the zip writers of the libraries that build a whole file seek in it."""
+
+    def __init__(self, path):
+        self.fh = open(path, "w+b")
+        self.first_write = None
+
+    def write(self, data):
+        if self.first_write is None and len(data):
+            self.first_write = time.perf_counter()
+        return self.fh.write(data)
+
+    def __getattr__(self, name):  # seek, tell, flush, close...
+        return getattr(self.fh, name)
 
 
 def _status(field):
@@ -180,6 +256,7 @@ def one_run(candidate, n, mode):
     writer = WRITERS[candidate]
     with tempfile.TemporaryDirectory(prefix="export-speed.") as tmp:
         path = os.path.join(tmp, "out.xlsx")
+        out = TimedFile(path)
         base_rss = _status("VmRSS")
         try:
             with open("/proc/self/clear_refs", "w") as fh:  # reset VmHWM to the current RSS
@@ -188,16 +265,19 @@ def one_run(candidate, n, mode):
             pass
         if mode == "trace":
             tracemalloc.start()
-            writer(path, rows)
+            writer(out, rows)
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             result = {"tracemalloc_peak": peak}
         else:
             t0 = time.perf_counter()
             cpu0 = time.process_time()
-            writer(path, rows)
+            writer(out, rows)
+            out.flush()
             result = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0,
-                      "rss_growth": _status("VmHWM") - base_rss, "bytes": os.path.getsize(path)}
+                      "ttfb": out.first_write - t0, "rss_growth": _status("VmHWM") - base_rss,
+                      "bytes": os.path.getsize(path)}
+        out.close()
         print(json.dumps(result))
 
 
@@ -219,44 +299,61 @@ def main():
     unknown = set(args.candidates) - set(CANDIDATES)
     if unknown:
         ap.error("unknown candidates: %s" % ", ".join(sorted(unknown)))
+    setup_django()
+    missing = [c for c in args.candidates if importlib.util.find_spec(MODULES[c]) is None]
+    for c in missing:
+        print("skipped %s: %s cannot be imported" % (c, MODULES[c]))
+    args.candidates = [c for c in args.candidates if c not in missing]
 
     def child(candidate, mode):
         rows = args.rows if mode == "time" else min(args.rows, args.trace_rows)
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", candidate,
                               "--rows", str(rows), "--mode", mode],
-                             check=True, stdout=subprocess.PIPE, text=True).stdout
+                             check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
-    import openpyxl
-    import xlsxwriter
-
-    print("rows=%d runs=%d trace_rows=%d loadavg=%s python=%s openpyxl=%s XlsxWriter=%s" % (
+    print("rows=%d runs=%d trace_rows=%d loadavg=%s python=%s %s" % (
         args.rows, args.runs, min(args.rows, args.trace_rows), os.getloadavg(), sys.version.split()[0],
-        openpyxl.__version__, xlsxwriter.__version__))
+        " ".join("%s=%s" % (c, _version(MODULES[c])) for c in args.candidates)))
     results = {}
     # Interleave the candidates so a burst of load from elsewhere hits all of them alike.
     for run in range(args.runs):
         for candidate in args.candidates:
             r = child(candidate, "time")
             results.setdefault(candidate, []).append(r)
-            print("  run %d %-10s %6.2f s wall  %6.2f s cpu" % (run + 1, candidate, r["seconds"], r["cpu_seconds"]),
-                  flush=True)
+            print("  run %d %-13s %6.2f s wall  %6.2f s to first byte  %6.2f s cpu" % (
+                run + 1, candidate, r["seconds"], r["ttfb"], r["cpu_seconds"]), flush=True)
     traced = {c: child(c, "trace")["tracemalloc_peak"] for c in args.candidates}
-    base = statistics.median(r["seconds"] for r in results["openpyxl"]) if "openpyxl" in results else None
-    base_cpu = statistics.median(r["cpu_seconds"] for r in results["openpyxl"]) if "openpyxl" in results else None
+
+    def median(candidate, key):
+        return statistics.median(r[key] for r in results[candidate])
+
+    base = "xlsexport-1.2" if "xlsexport-1.2" in results else None
     print()
-    print("| candidate | median wall s | median CPU s | rows/s (wall) | openpyxl wall / this wall | openpyxl CPU / this CPU | peak RSS growth MiB | "
-          "tracemalloc peak MiB | file MiB |")
+    print("| candidate | median wall s | median first byte s | median CPU s | 1.2 wall / this wall | "
+          "1.2 CPU / this CPU | peak RSS growth MiB | tracemalloc peak MiB | file MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for c in args.candidates:
-        rs = results[c]
-        wall = statistics.median(r["seconds"] for r in rs)
-        cpu = statistics.median(r["cpu_seconds"] for r in rs)
-        rss = statistics.median(r["rss_growth"] for r in rs) / 2**20
-        print("| %s | %.2f | %.2f | %.0f | %s | %s | %.1f | %.2f | %.1f |" % (
-            c, wall, cpu, args.rows / wall, "%.2f" % (base / wall) if base else "-",
-            "%.2f" % (base_cpu / cpu) if base_cpu else "-", rss,
-            traced[c] / 2**20, rs[0]["bytes"] / 2**20))
+        wall, cpu = median(c, "seconds"), median(c, "cpu_seconds")
+        print("| %s | %.2f | %.2f | %.2f | %s | %s | %.1f | %.2f | %.1f |" % (
+            c, wall, median(c, "ttfb"), cpu,
+            "%.2f" % (median(base, "seconds") / wall) if base else "-",
+            "%.2f" % (median(base, "cpu_seconds") / cpu) if base else "-",
+            median(c, "rss_growth") / 2**20, traced[c] / 2**20, results[c][0]["bytes"] / 2**20))
+
+
+def _version(module):
+    try:
+        return importlib.import_module(module).__version__
+    except AttributeError:
+        from importlib import metadata
+
+        for name in (module, module.replace("_", "-")):
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                pass
+        return "?"
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
 """XLSX export of the viewer (<prefix>export/ with the list's query string)."""
 import datetime
 import io
+import json
 
 import openpyxl
+import pytest
+from django.db import connections
+
+from applogs.export import COLUMNS
+from applogs.models import LEVEL_CHOICES
 
 from .viewer_support import (  # noqa: F401 (fixtures)
     BASE,
@@ -128,3 +134,149 @@ def test_export_requires_permission(nobody, client):
 
 def test_export_access_anonymous(client):
     assert client.get(EXPORT).status_code == 302
+
+
+def _open_cursors():
+    with connections["applogs"].cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_cursors")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_first_bytes_go_out_while_the_rows_are_being_read(viewer):
+    make(*[record(id=i, message="m%d" % i, created=BASE + datetime.timedelta(seconds=i)) for i in range(1, 6)])
+    response = viewer.get(EXPORT)
+    assert response.status_code == 200
+    assert response.streaming
+    chunks = iter(response.streaming_content)
+    first = next(chunks)
+    assert first.startswith(b"PK\x03\x04")
+    # The export's server-side cursor is still open: the first bytes were sent before the rows had
+    # all been read (a workbook built before the response would have read them all).
+    assert _open_cursors()
+    # (The test client closes the response when its content has been read.)
+    rest = b"".join(chunks)
+    assert _open_cursors() == []
+    ws = openpyxl.load_workbook(io.BytesIO(first + rest)).active
+    assert [row[0].value for row in ws.iter_rows(min_row=2)] == [5, 4, 3, 2, 1]
+
+
+# --- 100,000 rows, read back cell by cell --------------------------------------------------------------
+
+BIG = 100000
+LEVELS = [level for level, _ in LEVEL_CHOICES]
+LEVEL_NAMES = dict(LEVEL_CHOICES)
+
+
+def _big_record(i):
+    """Record i of the big export: every kind of cell the viewer's export has, with text that must be
+    neutralised (formulas), cleaned (control characters) or escaped (XML), and empty fields."""
+    if i % 997 == 0:
+        message = '=HYPERLINK("http://evil.example/%d","click")' % i
+    elif i % 501 == 0:
+        message = "bell\x07 escape\x1b[31m vt\x0b form\x0c %d" % i
+    elif i % 333 == 0:
+        message = "line one\r\nline two\rline three %d" % i
+    elif i % 101 == 0:
+        message = "+-@"[i % 3] + "%d" % i
+    elif i % 50 == 0:
+        message = ("long %d " % i) * 1000
+    else:
+        message = "  message %d <b>&amp;</b> \"q\" \u043f\u0440\u0438\u0432\u0435\u0442 \u00e9\t\u2603  " % i
+    return {
+        "id": i,
+        "created": BASE + datetime.timedelta(seconds=i, milliseconds=i % 1000),
+        "level": LEVELS[i % 5],
+        "logger": "api.orders.%d" % (i % 7),
+        "module": "views" if i % 3 else "",
+        "func": "handle_%d" % (i % 11),
+        "lineno": None if i % 4 == 0 else i % 5000,
+        "message": message,
+        "traceback": "" if i % 9 else 'Traceback (most recent call last):\n  File "x.py", line %d\nValueError: =bad' % i,
+        "ip": "10.%d.%d.%d" % (i % 256, i // 256 % 256, i % 7),
+        "user": "" if i % 6 == 0 else "user%d" % (i % 13),
+        "request_id": "%032x" % (i * 2654435761),
+        "host": "web%d" % (i % 4),
+        "process": None if i % 5 == 0 else 1000 + i % 50,
+        "extra": {} if i % 8 else {"i": i, "k": "=x", "u": "\u00fc"},
+    }
+
+
+# C0 controls other than tab, LF and CR (the test data has no other characters XML forbids).
+_CONTROL_CHARACTERS = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
+
+
+def _expected_cells(rec):
+    """(value, quote prefix) of each column as the export must write them."""
+    def text(value):
+        value = value.translate(_CONTROL_CHARACTERS)
+        quoted = value.startswith(("=", "+", "-", "@", "\t", "\r"))
+        return (value.replace("\r\n", "\n").replace("\r", "\n") or None), quoted
+
+    moscow = datetime.timezone(datetime.timedelta(hours=3))  # Europe/Moscow has no DST since 2014
+    return [
+        (rec["id"], False),
+        (rec["created"].astimezone(moscow).replace(tzinfo=None), False),
+        (LEVEL_NAMES[rec["level"]], False),
+        text(rec["logger"]),
+        text(rec["message"]),
+        text(rec["user"]),
+        text(rec["ip"]),
+        text(rec["request_id"]),
+        text(rec["host"]),
+        (rec["process"], False),
+        text(rec["module"]),
+        text(rec["func"]),
+        (rec["lineno"], False),
+        text(rec["traceback"]),
+        text(json.dumps(rec["extra"], ensure_ascii=False, sort_keys=True)),
+    ]
+
+
+def _insert_big():
+    records = [_big_record(i) for i in range(1, BIG + 1)]
+    columns = ["id", "created", "level", "logger", "module", "func", "lineno", "message", "traceback", "ip",
+               "user", "request_id", "host", "process", "extra"]
+    types = ["bigint", "timestamptz", "smallint", "text", "text", "text", "integer", "text", "text", "text",
+             "text", "text", "text", "integer", "jsonb"]
+    arrays = [[json.dumps(r[c]) if c == "extra" else r[c] for r in records] for c in columns]
+    with connections["applogs"].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO applogs_logrecord (%s) SELECT * FROM unnest(%s)" % (
+                ", ".join('"%s"' % c for c in columns),
+                ", ".join("%%s::%s[]" % t for t in types)),
+            arrays)
+    return records
+
+
+@pytest.mark.heavy
+def test_export_of_100000_rows_read_back_cell_by_cell(viewer, settings):
+    settings.TIME_ZONE = "Europe/Moscow"
+    settings.APPLOGS_EXPORT_MAX_ROWS = BIG
+    records = _insert_big()
+    response = viewer.get(EXPORT)
+    assert response.status_code == 200 and response.streaming
+    body = b"".join(response.streaming_content)
+    ws = openpyxl.load_workbook(io.BytesIO(body), read_only=True).active
+    rows = ws.iter_rows()
+    assert [c.value for c in next(rows)] == [header for header, _, _ in COLUMNS]
+    count = 0
+    # Newest first: record BIG down to 1.
+    for rec, row in zip(reversed(records), rows):
+        count += 1
+        cells = {cell.column: cell for cell in row if cell.value is not None}
+        for column, (value, quoted) in enumerate(_expected_cells(rec), start=1):
+            cell = cells.pop(column, None)
+            where = "record %d column %d" % (rec["id"], column)
+            if value is None:
+                assert cell is None, where
+                continue
+            assert cell is not None, where
+            if column == 2:
+                assert cell.is_date and abs(cell.value - value) < datetime.timedelta(milliseconds=1), where
+                continue
+            assert cell.value == value, where
+            assert cell.data_type == ("s" if isinstance(value, str) else "n"), where
+            assert bool(cell.style_array.quotePrefix) == quoted, where
+        assert not cells, "record %d: extra cells %r" % (rec["id"], cells)
+    assert count == BIG
+    assert next(rows, None) is None  # no notice: not capped

@@ -120,3 +120,27 @@ def test_staff_without_permission_cannot_export(client, items):
 def test_action_listed_on_changelist(admin_client, items):
     response = admin_client.get(reverse("admin:tests_item_changelist"))
     assert b"export_to_xlsx" in response.content
+
+
+def _open_cursors(alias="default"):
+    from django.db import connections
+
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_cursors")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_first_bytes_go_out_while_the_rows_are_being_read(admin_client, items):
+    response = _post_action(admin_client, "admin:tests_item_changelist", [i.pk for i in items])
+    assert response.status_code == 200
+    chunks = iter(response.streaming_content)
+    first = next(chunks)
+    assert first.startswith(b"PK\x03\x04")
+    # The export's server-side cursor is still open: the first bytes were sent before the rows had
+    # all been read (a workbook built before the response would have read them all).
+    assert _open_cursors()
+    # (The test client closes the response when its content has been read.)
+    rest = b"".join(chunks)
+    assert _open_cursors() == []
+    rows = _rows(openpyxl.load_workbook(io.BytesIO(first + rest)).active)
+    assert [r[0] for r in rows[1:]] == [i.name.replace("\x07", "") for i in items]

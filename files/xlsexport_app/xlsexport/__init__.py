@@ -1,4 +1,4 @@
-__version__ = "1.2.0"
+__version__ = "1.3.0"
 
 # Django < 3.2 uses the app's AppConfig subclass only when it is named here.
 import django  # noqa: E402

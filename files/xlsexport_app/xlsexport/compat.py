@@ -1,7 +1,10 @@
 """Every difference between the Django (1.11 to 5.2) and Python (3.6 to 3.13) versions xlsexport
 runs on, in one place; the rest of the package is written against the newest."""
+import re
+import sys
+import zipfile
+
 import django
-from django.http import FileResponse
 
 DJANGO = django.VERSION[:2]
 # Django 2.1+: the "view" permission; before, the admin (and so its actions) needs "change".
@@ -16,24 +19,28 @@ def iterate(queryset, chunk_size):
     return queryset.iterator()
 
 
-if DJANGO >= (2, 1):
+if DJANGO >= (4, 2):
+    from django.utils.http import content_disposition_header
 
-    def attachment_response(fileobj, filename, content_type):
-        return FileResponse(fileobj, as_attachment=True, filename=filename, content_type=content_type)
+    def attachment_disposition(filename):
+        return content_disposition_header(True, filename)
 
 else:
     from urllib.parse import quote
 
-    def attachment_response(fileobj, filename, content_type):
-        """FileResponse(as_attachment=True, filename=...) as Django 2.1+ builds it."""
-        response = FileResponse(fileobj, content_type=content_type)
-        try:
-            filename.encode("ascii")
-            disposition = 'attachment; filename="%s"' % filename.replace("\\", "\\\\").replace('"', r"\"")
-        except UnicodeEncodeError:
-            disposition = "attachment; filename*=utf-8''%s" % quote(filename)
-        response["Content-Disposition"] = disposition
-        return response
+    def attachment_disposition(filename):
+        """The Content-Disposition of a download, as Django 4.2+ builds it."""
+        if re.match(r"^[\t \x21-\x7e]*$", filename):
+            return 'attachment; filename="%s"' % filename.replace("\\", "\\\\").replace('"', r"\"")
+        return "attachment; filename*=utf-8''%s" % quote(filename)
+
+
+def zip_options():
+    """Deflate at level 1: on log text it makes a file about a fifth larger than the default
+    level 6, in a fraction of the time. Python 3.6's zipfile has no compresslevel (level 6 there)."""
+    if sys.version_info >= (3, 7):
+        return {"compression": zipfile.ZIP_DEFLATED, "compresslevel": 1}
+    return {"compression": zipfile.ZIP_DEFLATED}
 
 
 # --- for code (and tests) that declare models and admins ------------------------------------------
