@@ -5,6 +5,7 @@ an export and reads it with openpyxl. Saves a screenshot of the list page to doc
 """
 import datetime
 import hashlib
+import logging
 import os
 import pathlib
 import shutil
@@ -183,3 +184,79 @@ def test_viewer_in_chromium(browser, live_server, settings, tmp_path):
     exported = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
     assert [r[0] for r in exported] == expected
     assert {r[2] for r in exported} == {"ERROR"}
+
+
+def _log_in(browser, live_server, username):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    browser.get(live_server.url + "/admin/login/?next=/applogs/")
+    _wait(browser, EC.presence_of_element_located((By.NAME, "username")))
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys("pw")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
+
+
+def test_newer_older_and_follow_in_chromium(browser, live_server, settings, tmp_path, logs):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    settings.LOGIN_URL = "/admin/login/"
+    settings.APPLOGS_PAGE_SIZE = 20
+    settings.STATIC_ROOT = str(tmp_path)
+    rows = _sample_records()
+    # The sample records have ids of their own; the writer's come after them.
+    from django.db import connections
+
+    with connections["applogs"].cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('applogs_logrecord', 'id'), 10000)")
+    user = user_with_view_permission("support")
+    user.is_staff = True
+    user.save()
+    _log_in(browser, live_server, "support")
+    browser.get(live_server.url + "/applogs/?level=ERROR")
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
+    newest = sorted(rows, key=lambda r: (r.created, r.id), reverse=True)
+    expected = [r.id for r in newest if r.level == 40]
+    assert _row_ids(browser) == expected[:20]
+    assert not browser.find_elements(By.CSS_SELECTOR, 'a[rel="prev"]')
+
+    # Two pages older, then one newer: the filter holds and the pages line up.
+    for _ in range(2):
+        table = browser.find_element(By.CSS_SELECTOR, "table.records")
+        browser.find_element(By.CSS_SELECTOR, 'a[rel="next"]').click()
+        _wait(browser, EC.staleness_of(table))
+        _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
+    assert _row_ids(browser) == expected[40:60]
+    browser.find_element(By.CSS_SELECTOR, 'a[rel="prev"]').click()
+    _wait(browser, EC.url_contains("before="))
+    assert "level=ERROR" in browser.current_url
+    assert _row_ids(browser) == expected[20:40]
+    browser.find_element(By.CSS_SELECTOR, 'a[rel="prev"]').click()
+    _wait(browser, lambda d: _row_ids(d) == expected[:20])
+    assert not browser.find_elements(By.CSS_SELECTOR, 'a[rel="prev"]')
+
+    # Follow: off by default; records logged after the page loaded appear on top once it is on,
+    # only those matching the filter.
+    toggle = browser.find_element(By.CSS_SELECTOR, "#applogs-follow input[name=follow]")
+    assert not toggle.is_selected()
+    logging.getLogger("api").error("Arrived after the page: <b>not bold</b>")
+    logging.getLogger("api").info("Arrived too, but not an error")
+    logs.flush(30)
+    toggle.click()
+    _wait(browser, lambda d: len(_row_ids(d)) == 21)
+    first = browser.find_element(By.CSS_SELECTOR, "table.records tbody tr")
+    assert first.find_element(By.CSS_SELECTOR, "td.message").text == "Arrived after the page: <b>not bold</b>"
+    assert first.find_element(By.CSS_SELECTOR, "td.level").text == "ERROR"
+    assert _row_ids(browser)[1:] == expected[:20]
+    # And one logged while following.
+    logging.getLogger("api").critical("Critical while following")
+    logging.getLogger("api").error("Error while following")
+    logs.flush(30)
+    _wait(browser, lambda d: len(_row_ids(d)) == 22)
+    assert browser.find_element(By.CSS_SELECTOR, "table.records tbody tr td.message").text == "Error while following"
+    # The new row links to its detail page.
+    browser.find_element(By.CSS_SELECTOR, "table.records tbody tr td.time a").click()
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "pre.message")))
+    assert browser.find_element(By.CSS_SELECTOR, "pre.message").text == "Error while following"
