@@ -25,6 +25,7 @@ from .export import export_response
 from .models import LEVEL_CHOICES, LogRecord
 from .paginator import decode_cursor, keyset_page
 from .tail import newest_id, parse_id, tail_response
+from .volume import chart_context
 
 PERMISSION = "applogs.view_logrecord"
 LEVEL_BY_NAME = {name: number for number, name in LEVEL_CHOICES}
@@ -200,6 +201,8 @@ def log_list(request):
         # those written since the page was read (ids grow in the order records are written).
         tail_after=max([r.pk for r in page.rows] or [0]) if is_first_page else None,
         tail_script=_static_text("tail.js") if is_first_page else None,
+        chart=chart_context(form, dict(LEVEL_CHOICES),
+                            lambda since, until: filter_query(request.GET, since=since, until=until)),
         export_max_rows="{:,}".format(int(conf.get("EXPORT_MAX_ROWS"))),
     )
     return render(request, "applogs/list.html", context)

@@ -328,4 +328,5 @@ def test_list_reads_only_the_head_of_big_records(viewer):
     assert "m" * 399 + "…" in content and "m" * 401 not in content
     assert "[traceback]" in content
     assert "e" * 100 not in content
-    assert len(queries.sql("applogs")) == 1
+    # One query on the log table; the volume chart reads its own counts.
+    assert len([q for q in queries.sql("applogs") if "applogs_volume" not in q]) == 1
