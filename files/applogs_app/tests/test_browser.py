@@ -2,6 +2,8 @@
 
 Logs in through the login page, applies a filter, follows the next page, opens a record, downloads
 an export and reads it with openpyxl. Saves a screenshot of the list page to docs/viewer.png.
+Then clicks a bar of the volume chart, pages older and newer, and turns on follow to see records
+logged after the page loaded appear.
 """
 import datetime
 import hashlib
@@ -198,7 +200,7 @@ def _log_in(browser, live_server, username):
     _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
 
 
-def test_newer_older_and_follow_in_chromium(browser, live_server, settings, tmp_path, logs):
+def test_chart_newer_older_and_follow_in_chromium(browser, live_server, settings, tmp_path, logs):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
 
@@ -221,6 +223,25 @@ def test_newer_older_and_follow_in_chromium(browser, live_server, settings, tmp_
     expected = [r.id for r in newest if r.level == 40]
     assert _row_ids(browser) == expected[:20]
     assert not browser.find_elements(By.CSS_SELECTOR, 'a[rel="prev"]')
+
+    # The volume chart: a bar narrows the list to its time, keeping the filter.
+    bar = [b for b in browser.find_elements(By.CSS_SELECTOR, ".chart a.bar")
+           if int(b.get_attribute("data-total")) > 0][3]
+    total = int(bar.get_attribute("data-total"))
+    bar.click()
+    _wait(browser, EC.url_contains("since="))
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.utils.dateparse import parse_datetime
+
+    query = parse_qs(urlsplit(browser.current_url).query)
+    assert query["level"] == ["ERROR"]
+    since, until = parse_datetime(query["since"][0]), parse_datetime(query["until"][0])
+    in_bar = [r.id for r in newest if r.level == 40 and since <= r.created <= until]
+    assert 0 < total == len(in_bar)
+    assert _row_ids(browser) == in_bar
+    browser.get(live_server.url + "/applogs/?level=ERROR")
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
 
     # Two pages older, then one newer: the filter holds and the pages line up.
     for _ in range(2):
