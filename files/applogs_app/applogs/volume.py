@@ -79,12 +79,14 @@ def volume(levels=(), logger="", since=None, until=None, alias=None):
     None when nothing has been counted in the range."""
     alias = alias or conf.get("DATABASE")
     with connections[alias].cursor() as cursor:
-        if since is None or until is None:
-            first, last = _known_range(cursor)
-            if first is None:
-                return None
-            since = since or first
-            until = until or last + datetime.timedelta(seconds=MINUTE)
+        # The range, narrowed to the minutes that have counts: a range given as "since 1970" or
+        # "until next year" gets bars where records are, not hundreds of empty ones.
+        first, last = _known_range(cursor)
+        if first is None:
+            return None
+        last += datetime.timedelta(seconds=MINUTE)
+        since = first if since is None else max(since, first)
+        until = last if until is None else min(until, last)
         if until < since:
             return None
         bucket = choose_bucket(until - since)
