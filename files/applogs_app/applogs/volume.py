@@ -11,6 +11,8 @@ range that starts or ends inside a bucket is widened to whole buckets.
 import datetime
 
 from django.db import connections
+from django.utils.html import format_html_join
+from django.utils.translation import gettext
 
 from . import conf
 
@@ -158,6 +160,15 @@ def chart(data, level_names, link_query):
         bar = Bar(start, end, data["counts"].get(start, {}), level_names, tallest, query)
         bar.label = _local_text(start, data["bucket"])
         bar.end_label = _local_text(end, data["bucket"])
+        # Composed here rather than in the template: the per-bar template work was most of the
+        # chart's cost.
+        bar.title = "".join(
+            [gettext("%(start)s to %(end)s: %(total)s") % {"start": bar.label, "end": bar.end_label,
+                                                           "total": bar.total}]
+            + [", %s %d" % (name, n) for _, name, n, _ in bar.segments])
+        bar.html = format_html_join(
+            "", '<span class="seg lvl-{}" style="flex-grow: {}"></span>',
+            ((css, n) for css, _, n, _ in bar.segments))
         bars.append(bar)
     return {
         "bars": bars,
