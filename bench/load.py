@@ -82,7 +82,9 @@ def _secondary_indexes(cur, table):
     """(name, definition) of the indexes that do not back a constraint."""
     cur.execute(
         """
-        SELECT i.relname, pg_get_indexdef(i.oid)
+        -- "ON ONLY" is how pg_get_indexdef shows an index of a partitioned table; run as such it
+        -- would build no index on the partitions (and stay invalid).
+        SELECT i.relname, replace(pg_get_indexdef(i.oid), ' ON ONLY ', ' ON ')
         FROM pg_index x
         JOIN pg_class i ON i.oid = x.indexrelid
         JOIN pg_class t ON t.oid = x.indrelid

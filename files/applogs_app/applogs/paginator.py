@@ -51,27 +51,59 @@ def after_cursor(queryset, cursor):
     )
 
 
+def before_cursor(queryset, cursor):
+    """Rows strictly newer than the cursor in (created, id) order: the mirror of after_cursor."""
+    table = queryset.model._meta.db_table
+    return queryset.extra(
+        where=['"{0}"."created" >= %s AND ("{0}"."created", "{0}"."id") > (%s, %s)'.format(table)],
+        params=[cursor[0]] + list(cursor),
+    )
+
+
 class KeysetPage:
-    def __init__(self, rows, next_cursor):
+    def __init__(self, rows, next_cursor, prev_cursor=None):
         self.rows = rows
         self.next_cursor = next_cursor
+        # The cursor of the newer page (its rows are newer than the first row here); None on the
+        # newest page.
+        self.prev_cursor = prev_cursor
 
     @property
     def has_next(self):
         return self.next_cursor is not None
 
+    @property
+    def has_prev(self):
+        return self.prev_cursor is not None
 
-def keyset_page(queryset, cursor, page_size):
-    """One page of ``queryset`` (any filters) after ``cursor``; fetches page_size + 1 rows to know
-    whether a next page exists."""
+
+def _cursor_of(row):
+    return encode_cursor(row.created, row.pk)
+
+
+def keyset_page(queryset, cursor, page_size, before=None):
+    """One page of ``queryset`` (any filters), newest first: the rows after (older than)
+    ``cursor``, or with ``before`` the page_size rows just newer than that cursor. Fetches
+    page_size + 1 rows to know whether a further page exists in the direction read.
+
+    A newer page that would not be full is the newest page: it is read as the first page, so that
+    paging newer always ends on the page a fresh visit shows."""
+    if before is not None:
+        newer = list(before_cursor(queryset, before).order_by("created", "id")[: page_size + 1])
+        if len(newer) > page_size:
+            rows = newer[:page_size][::-1]
+            # Older rows exist: at least the row the cursor was taken from.
+            return KeysetPage(rows, _cursor_of(rows[-1]), _cursor_of(rows[0]))
+        cursor = None
     queryset = after_cursor(queryset, cursor).order_by("-created", "-id")
     rows = list(queryset[: page_size + 1])
     next_cursor = None
     if len(rows) > page_size:
         rows = rows[:page_size]
-        last = rows[-1]
-        next_cursor = encode_cursor(last.created, last.pk)
-    return KeysetPage(rows, next_cursor)
+        next_cursor = _cursor_of(rows[-1])
+    # Past the first page, newer rows exist: at least those of the page the cursor came from.
+    prev_cursor = _cursor_of(rows[0]) if cursor is not None and rows else None
+    return KeysetPage(rows, next_cursor, prev_cursor)
 
 
 class NoCountPaginator(Paginator):

@@ -267,6 +267,7 @@ class Partitions:
                         continue
                     n = self.delete_older(name, cutoff, batch)
                     log("Deleted %d record(s) older than %s from %s." % (n, cutoff.isoformat(), name))
+                self.expire_volume(cutoff, log, dry_run)
             for partition in self.unindexed_closed(now):
                 if dry_run:
                     log("Would build the text search index of %s." % partition.name)
@@ -278,6 +279,29 @@ class Partitions:
             with self.connection.cursor() as cur:
                 cur.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_KEY])
         return True
+
+    def expire_volume(self, cutoff, log, dry_run=False):
+        """Delete the chart's counts (applogs/volume.py) of the buckets wholly before ``cutoff``:
+        the records they count are gone, and removing rows from partitions does not pass through
+        the trigger that keeps the counts."""
+        from .volume import GRAINS
+
+        with self.connection.cursor() as cur:
+            cur.execute("SELECT to_regclass('applogs_volume') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return
+            total = 0
+            for grain in GRAINS:
+                last = cutoff - datetime.timedelta(seconds=grain)
+                if dry_run:
+                    cur.execute("SELECT count(*) FROM applogs_volume WHERE grain = %s AND bucket <= %s", [grain, last])
+                    total += cur.fetchone()[0]
+                else:
+                    cur.execute("DELETE FROM applogs_volume WHERE grain = %s AND bucket <= %s", [grain, last])
+                    total += cur.rowcount
+        if total:
+            log("%s %d count(s) of the volume chart before %s." % (
+                "Would delete" if dry_run else "Deleted", total, cutoff.isoformat()))
 
     def _locked(self, step):
         """Run step(cursor) in a transaction whose lock waits are bounded; retry on a timeout."""

@@ -27,6 +27,8 @@ from .export import export_response
 from .models import LEVEL_CHOICES, LogRecord
 from .neighbours import WINDOW as NEIGHBOURS_WINDOW, process_neighbours
 from .paginator import decode_cursor, keyset_page
+from .tail import newest_id, parse_id, tail_response
+from .volume import chart_context
 
 PERMISSION = "applogs.view_logrecord"
 LEVEL_BY_NAME = {name: number for number, name in LEVEL_CHOICES}
@@ -143,11 +145,15 @@ def filter_query(params, **changes):
 
 
 @functools.lru_cache(maxsize=None)
-def _stylesheet():
+def _static_text(name):
     # Inlined so the pages work without collectstatic, a CDN or a second request.
-    path = os.path.join(os.path.dirname(__file__), "static", "applogs", "applogs.css")
+    path = os.path.join(os.path.dirname(__file__), "static", "applogs", name)
     with open(path, encoding="utf-8") as f:
         return mark_safe(f.read())
+
+
+def _stylesheet():
+    return _static_text("applogs.css")
 
 
 def _context(request, **extra):
@@ -190,19 +196,40 @@ def _prepare_rows(rows):
 def log_list(request):
     form = LogFilterForm(request.GET)
     queryset = form.filter(summary_queryset())
-    page = keyset_page(queryset, decode_cursor(request.GET.get("after")), int(conf.get("PAGE_SIZE")))
+    before = decode_cursor(request.GET.get("before"))
+    after = None if before else decode_cursor(request.GET.get("after"))
+    page = keyset_page(queryset, after, int(conf.get("PAGE_SIZE")), before=before)
     _prepare_rows(page.rows)
     query = filter_query(request.GET)
+    is_first_page = not page.has_prev
     context = _context(
         request,
         form=form,
         records=page.rows,
         next_query=filter_query(request.GET, after=page.next_cursor) if page.has_next else None,
+        prev_query=filter_query(request.GET, before=page.prev_cursor) if page.has_prev else None,
         query=query,
-        is_first_page=not request.GET.get("after"),
+        is_first_page=is_first_page,
+        # Follow mode (newest page only) shows the matching records with a larger id than any shown:
+        # those written since the page was read (ids grow in the order records are written).
+        tail_after=max([r.pk for r in page.rows] or [0]) if is_first_page else None,
+        tail_script=_static_text("tail.js") if is_first_page else None,
+        chart=chart_context(form, dict(LEVEL_CHOICES),
+                            lambda since, until: filter_query(request.GET, since=since, until=until)),
         export_max_rows=number_format(int(conf.get("EXPORT_MAX_ROWS")), force_grouping=True),
     )
     return render(request, "applogs/list.html", context)
+
+
+@viewer_view
+def log_tail(request):
+    """Follow mode's JSON: the records matching the list's filters written after ``after``."""
+    after_id = parse_id(request.GET.get("after"))
+    if after_id is None:
+        after_id = newest_id()
+    form = LogFilterForm(request.GET)
+    queryset = form.filter(summary_queryset())
+    return tail_response(queryset, after_id, _prepare_rows, dict(LEVEL_CHOICES))
 
 
 @viewer_view

@@ -1,7 +1,9 @@
 """The viewer in a real browser: headless Chromium (Debian's chromium + chromium-driver).
 
 Logs in through the login page, applies a filter, follows the next page, opens a record, downloads
-an export and reads it with openpyxl.
+an export and reads it with openpyxl. Then clicks a bar of the volume chart, pages older and newer,
+and turns on follow to see records logged after the page loaded appear; and drives the Russian and
+the English UI, with a record's context.
 
 APPLOGS_TEST_BROWSER=1 (the test matrix's browser cell) makes a missing Chromium a failure, not a
 skip; =0 skips the test; unset, it runs where Chromium is installed. APPLOGS_TEST_SCREENSHOTS=1
@@ -9,6 +11,7 @@ saves the screenshots of docs/ (viewer.png and each language's list and record p
 """
 import datetime
 import hashlib
+import logging
 import os
 import pathlib
 import shutil
@@ -269,3 +272,86 @@ def test_russian_and_english_ui_with_a_records_context(browser, live_server, set
         # A neighbour's link leads to that record's own page.
         browser.find_element(By.CSS_SELECTOR, "tr.after td.time a").click()
         _wait(browser, EC.url_to_be(live_server.url + "/applogs/%d/" % (target + 1)))
+
+
+def test_chart_newer_older_and_follow_in_chromium(browser, live_server, settings, tmp_path, logs):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    settings.LOGIN_URL = "/admin/login/"
+    settings.APPLOGS_PAGE_SIZE = 20
+    settings.STATIC_ROOT = str(tmp_path)
+    rows = _sample_records()
+    # The sample records have ids of their own; the writer's come after them.
+    from django.db import connections
+
+    with connections["applogs"].cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('applogs_logrecord', 'id'), 10000)")
+    user = user_with_view_permission("support")
+    user.is_staff = True
+    user.save()
+    _log_in(browser, live_server, "support")
+    browser.get(live_server.url + "/applogs/?level=ERROR")
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
+    newest = sorted(rows, key=lambda r: (r.created, r.id), reverse=True)
+    expected = [r.id for r in newest if r.level == 40]
+    assert _row_ids(browser) == expected[:20]
+    assert not browser.find_elements(By.CSS_SELECTOR, 'a[rel="prev"]')
+
+    # The volume chart: a bar narrows the list to its time, keeping the filter.
+    bar = [b for b in browser.find_elements(By.CSS_SELECTOR, ".chart a.bar")
+           if int(b.get_attribute("data-total")) > 0][3]
+    total = int(bar.get_attribute("data-total"))
+    bar.click()
+    _wait(browser, EC.url_contains("since="))
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.utils.dateparse import parse_datetime
+
+    query = parse_qs(urlsplit(browser.current_url).query)
+    assert query["level"] == ["ERROR"]
+    since, until = parse_datetime(query["since"][0]), parse_datetime(query["until"][0])
+    in_bar = [r.id for r in newest if r.level == 40 and since <= r.created <= until]
+    assert 0 < total == len(in_bar)
+    assert _row_ids(browser) == in_bar
+    browser.get(live_server.url + "/applogs/?level=ERROR")
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
+
+    # Two pages older, then one newer: the filter holds and the pages line up.
+    for _ in range(2):
+        table = browser.find_element(By.CSS_SELECTOR, "table.records")
+        browser.find_element(By.CSS_SELECTOR, 'a[rel="next"]').click()
+        _wait(browser, EC.staleness_of(table))
+        _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
+    assert _row_ids(browser) == expected[40:60]
+    browser.find_element(By.CSS_SELECTOR, 'a[rel="prev"]').click()
+    _wait(browser, EC.url_contains("before="))
+    assert "level=ERROR" in browser.current_url
+    assert _row_ids(browser) == expected[20:40]
+    browser.find_element(By.CSS_SELECTOR, 'a[rel="prev"]').click()
+    _wait(browser, lambda d: _row_ids(d) == expected[:20])
+    assert not browser.find_elements(By.CSS_SELECTOR, 'a[rel="prev"]')
+
+    # Follow: off by default; records logged after the page loaded appear on top once it is on,
+    # only those matching the filter.
+    toggle = browser.find_element(By.CSS_SELECTOR, "#applogs-follow input[name=follow]")
+    assert not toggle.is_selected()
+    logging.getLogger("api").error("Arrived after the page: <b>not bold</b>")
+    logging.getLogger("api").info("Arrived too, but not an error")
+    logs.flush(30)
+    toggle.click()
+    _wait(browser, lambda d: len(_row_ids(d)) == 21)
+    first = browser.find_element(By.CSS_SELECTOR, "table.records tbody tr")
+    assert first.find_element(By.CSS_SELECTOR, "td.message").text == "Arrived after the page: <b>not bold</b>"
+    assert first.find_element(By.CSS_SELECTOR, "td.level").text == "ERROR"
+    assert _row_ids(browser)[1:] == expected[:20]
+    # And one logged while following.
+    logging.getLogger("api").critical("Critical while following")
+    logging.getLogger("api").error("Error while following")
+    logs.flush(30)
+    _wait(browser, lambda d: len(_row_ids(d)) == 22)
+    assert browser.find_element(By.CSS_SELECTOR, "table.records tbody tr td.message").text == "Error while following"
+    # The new row links to its detail page.
+    browser.find_element(By.CSS_SELECTOR, "table.records tbody tr td.time a").click()
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "pre.message")))
+    assert browser.find_element(By.CSS_SELECTOR, "pre.message").text == "Error while following"

@@ -63,12 +63,14 @@ def test_migrate_only_on_the_applogs_alias():
     # The test databases were made by `migrate` on each alias, as the role does.
     assert "applogs_logrecord" not in tables("default")
     assert "auth_user" in tables("default")
-    assert tables("applogs") == {"applogs_logrecord", "django_migrations"}
+    # applogs_volume: the volume chart's counts (migration 0005).
+    assert tables("applogs") == {"applogs_logrecord", "applogs_volume", "django_migrations"}
     out = StringIO()
     call_command("migrate", "applogs", database="applogs", stdout=out, verbosity=1)
     assert "No migrations to apply" in out.getvalue()
     call_command("migrate", database="default", stdout=StringIO(), verbosity=0)
     assert "applogs_logrecord" not in tables("default")
+    assert "applogs_volume" not in tables("default")
 
 
 @pytest.mark.django_db(databases=["default", "applogs"])

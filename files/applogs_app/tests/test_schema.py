@@ -33,6 +33,11 @@ QUERIES = [
     ("index", """
         SELECT tablename, indexname, indexdef FROM pg_indexes
         WHERE schemaname = 'public' AND tablename LIKE 'applogs%%' ORDER BY 1, 2"""),
+    ("trigger", """
+        SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid)
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relname LIKE 'applogs%%' AND NOT t.tgisinternal ORDER BY 1, 2"""),
     ("extension", "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1"),
 ]
 
