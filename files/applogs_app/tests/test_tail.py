@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from django.utils.formats import date_format
 
 from .viewer_support import (  # noqa: F401 (fixtures)
     BASE,
@@ -166,7 +167,8 @@ def test_tail_returns_newer_records_oldest_first(viewer):
     first = data["records"][0]
     assert first["message"] == "m3" and first["level"] == "INFO" and first["logger"] == "api"
     assert first["url"] == "/applogs/3/" and first["request_id"] == "r3" and first["user"] == "u"
-    assert first["time"] == "2024-01-10 12:00:03"
+    # The list's time text: the active language's short date, then the 24-hour time.
+    assert first["time"] == date_format(datetime.date(2024, 1, 10), "SHORT_DATE_FORMAT") + " 12:00:03"
     assert tail(viewer, after="5") == {"records": [], "after": 5, "more": False}
     # A record whose own time is old but that was written now is new to a follower.
     make(record(id=6, created=seconds(-3600)))
