@@ -98,7 +98,7 @@ def main():
         (f"q={datagen.COMMON_TERM} (common word)", q(q=datagen.COMMON_TERM), "viewer"),
         (f"q={datagen.NEEDLE_TOKEN} (3 rows in the table)", q(q=datagen.NEEDLE_TOKEN), "viewer"),
         ("request_id", q(request_id=request_id), "viewer"),
-        ("user (extra: not in the issue's list)", q(user=some_user), "viewer"),
+        ("user (extra: not one of the targets)", q(user=some_user), "viewer"),
         ("applogs admin: first page", "/admin/applogs/logrecord/", "applogs-admin"),
         ("applogs admin: level=ERROR", "/admin/applogs/logrecord/?level__exact=40", "applogs-admin"),
         ("applogs admin: search timeout", "/admin/applogs/logrecord/?q=timeout", "applogs-admin"),
