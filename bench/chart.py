@@ -24,22 +24,15 @@ TARGET_MS = 100.0
 def main():
     os.environ.setdefault("BENCH_DATASET", "rows10000000")
     common.setup_django()
-    from django.contrib.auth import get_user_model
     from django.db import connections
-    from django.test import Client
 
     from applogs import volume
 
     logs = connections["applogs"]
-    User = get_user_model()
-    user, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True, "is_superuser": True})
-    client = Client()
-    client.force_login(user)
+    client = common.superuser_client()
 
     with logs.cursor() as cur:
-        cur.execute("SELECT value FROM bench_meta WHERE key = 'rows'")
-        row = cur.fetchone()
-        rows_loaded = int(row[0]) if row else None
+        rows_loaded = common.rows_loaded(cur)
         cur.execute("SELECT max(created), max(id) FROM applogs_logrecord")
         newest, max_id = cur.fetchone()
         cur.execute("SELECT grain, count(*) FROM applogs_volume GROUP BY grain ORDER BY grain")
@@ -62,15 +55,12 @@ def main():
         ("1 hour", {"since": hour, "until": end}),
     ]
 
-    def local(dt):
-        return dt.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-
     V = "/applogs/"
     page_scenarios = [
         ("list + chart, no filter", V),
         ("list + chart, level=ERROR", V + "?level=ERROR"),
-        ("list + chart, logger=api, 1 day", V + "?" + urlencode({"logger": "api", "since": local(day),
-                                                                 "until": local(end)})),
+        ("list + chart, logger=api, 1 day", V + "?" + urlencode({"logger": "api", "since": common.form_time(day),
+                                                                 "until": common.form_time(end)})),
         ("tail: nothing new", V + "tail/?" + urlencode({"after": max_id})),
         ("tail: 100 new records", V + "tail/?" + urlencode({"after": max_id - 100})),
         ("tail: level=ERROR, 10,000 ids back", V + "tail/?" + urlencode({"after": max_id - 10000,

@@ -1,4 +1,6 @@
-"""Shared helpers of the benchmark scripts: Django setup, statistics, result files, machine facts."""
+"""Shared helpers of the benchmark scripts: Django setup, the logged-in client, statistics, result
+files, machine facts."""
+import datetime
 import json
 import os
 import platform
@@ -24,6 +26,32 @@ def setup_django(dataset=None):
     import django
 
     django.setup()
+
+
+def superuser_client():
+    """Django's test Client logged in as the benchmark's superuser (created on first use)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    # No setup_test_environment(): it instruments template rendering (the Client would then copy
+    # every template context), which a real server does not do.
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_staff": True, "is_superuser": True})
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def rows_loaded(cursor):
+    """The number of rows bench/load.py recorded in bench_meta for this data set, or None."""
+    cursor.execute("SELECT value FROM bench_meta WHERE key = 'rows'")
+    row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+def form_time(dt):
+    """dt in UTC, as the viewer's filter form reads it under the benchmark's default TIME_ZONE."""
+    return dt.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def percentile(values, p):

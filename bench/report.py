@@ -180,7 +180,7 @@ def main():
         out.append("</details>")
     results = "\n".join(out)
     v = "\n".join(verdicts(a, b, c, bb))
-    print("| target (issue) | measured (median) | verdict |\n|---|---|---|\n" + v + "\n")
+    print("| target | measured (median) | verdict |\n|---|---|---|\n" + v + "\n")
     print(results)
     doc = os.path.join(common.ROOT, "docs", "benchmarks.md")
     if os.environ.get("BENCH_UPDATE_DOC") == "1" and os.path.exists(doc):

@@ -5,9 +5,20 @@ Two databases on the benchmark's private cluster (bench/lib/pg.sh exports BENCH_
 `applogs` (applogs_logrecord). BENCH_DATASET picks which pair of databases:
   - `rows<N>`: the loaded data set of N rows (bench/load.py), used by bench/viewer.py;
   - `scratch`: empty tables, used by the handler benchmarks (they truncate them at will).
+
+The portal-shaped part (apps, middleware, templates, the install document's router) is the applogs
+test suite's (files/applogs_app/tests/settings.py); what differs is here.
 """
 import os
 import tempfile
+
+from files.applogs_app.tests.settings import (  # noqa: F401 (settings)
+    DEFAULT_AUTO_FIELD,
+    INSTALLED_APPS as PORTAL_APPS,
+    MIDDLEWARE,
+    STATIC_URL,
+    TEMPLATES,
+)
 
 SECRET_KEY = "applogs-bench-not-secret"
 DEBUG = False  # DEBUG=True would record every query and distort the timings.
@@ -32,51 +43,17 @@ DATABASES = {
     "applogs": dict(_pg, NAME=f"bench_{DATASET}_logs"),
 }
 
+# The install document's router with applogs in IGNORED_APPS, as a portal runs it. django_db_logger
+# (the peer) is not ignored, so its StatusLog lives on `default`, as it would in a portal.
 DATABASE_ROUTERS = [
-    "bench.router.DefaultDBRouter",
+    "files.applogs_app.tests.portal_router.DefaultDBRouter",
     "applogs.db_router.LogsDBRouter",
 ]
 
-INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "xlsexport",
-    "applogs",
-    "django_db_logger",
-]
-
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "applogs.middleware.RequestContextMiddleware",
-]
+INSTALLED_APPS = PORTAL_APPS + ["django.contrib.staticfiles", "django_db_logger"]
 
 ROOT_URLCONF = "bench.urls"
 
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
-
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-STATIC_URL = "/static/"
 # Fast hashing only for creating the benchmark's superuser; login is forced, never checked.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

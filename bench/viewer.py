@@ -47,28 +47,18 @@ def main():
     os.environ.setdefault("BENCH_DATASET", "rows10000000")
     common.setup_django()
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.db import connections
-    from django.test import Client
 
     from applogs import conf
     from applogs.paginator import encode_cursor
 
-    # No setup_test_environment(): it instruments template rendering (the Client would then copy
-    # every template context), which a real server does not do.
     logs = connections["applogs"]
     peer_db = connections["default"]
     page_size = int(conf.get("PAGE_SIZE"))
-
-    User = get_user_model()
-    user, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True, "is_superuser": True})
-    client = Client()
-    client.force_login(user)
+    client = common.superuser_client()
 
     with logs.cursor() as cur:
-        cur.execute("SELECT value FROM bench_meta WHERE key = 'rows'")
-        row = cur.fetchone()
-        rows_loaded = int(row[0]) if row else None
+        rows_loaded = common.rows_loaded(cur)
         cur.execute("SELECT max(created), min(created) FROM applogs_logrecord")
         newest, oldest = cur.fetchone()
         cur.execute("SELECT max(id) FROM applogs_logrecord")
@@ -86,11 +76,9 @@ def main():
         (deep_c, deep_i), (deep_first_c, deep_first_id) = cur.fetchall()
     deep_cursor = encode_cursor(deep_c, deep_i)
 
-    def local(dt):
-        return dt.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-
     end = newest.replace(hour=0, minute=0, second=0, microsecond=0)
-    since, until = local(end - datetime.timedelta(days=7)), local(end - datetime.timedelta(days=1))
+    since = common.form_time(end - datetime.timedelta(days=7))
+    until = common.form_time(end - datetime.timedelta(days=1))
     V = "/applogs/"
 
     def q(**params):
@@ -110,7 +98,7 @@ def main():
         (f"q={datagen.COMMON_TERM} (common word)", q(q=datagen.COMMON_TERM), "viewer"),
         (f"q={datagen.NEEDLE_TOKEN} (3 rows in the table)", q(q=datagen.NEEDLE_TOKEN), "viewer"),
         ("request_id", q(request_id=request_id), "viewer"),
-        ("user (extra: not in the issue's list)", q(user=some_user), "viewer"),
+        ("user (extra: not one of the targets)", q(user=some_user), "viewer"),
         ("applogs admin: first page", "/admin/applogs/logrecord/", "applogs-admin"),
         ("applogs admin: level=ERROR", "/admin/applogs/logrecord/?level__exact=40", "applogs-admin"),
         ("applogs admin: search timeout", "/admin/applogs/logrecord/?q=timeout", "applogs-admin"),

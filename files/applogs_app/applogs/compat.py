@@ -75,6 +75,8 @@ else:  # the same jsonb column, from django.contrib.postgres (which needs not be
 
 # --- admin ----------------------------------------------------------------------------------------
 
+# Also in xlsexport.compat, and not imported from there: applogs must import without xlsexport
+# installed, so that its system check, not an ImportError, says what is missing.
 if DJANGO >= (3, 2):
     from django.contrib.admin import display
 else:

@@ -98,7 +98,15 @@ def _row_ids(driver):
     return [int(tr.get_attribute("data-id")) for tr in driver.find_elements(By.CSS_SELECTOR, "tr[data-id]")]
 
 
-def _sample_records():
+@pytest.fixture
+def records(settings, tmp_path):
+    """The portal every browser test starts from: the admin login page as its login page, pages of
+    20 rows, 300 records of every level, and the staff user `support` (password `pw`) who may view
+    them. Returns the records."""
+    settings.LOGIN_URL = "/admin/login/"
+    settings.APPLOGS_PAGE_SIZE = 20
+    # The live server serves /static/ from STATIC_ROOT; the pages need none, the admin login asks.
+    settings.STATIC_ROOT = str(tmp_path)
     loggers = ["api", "api.orders", "command", "remote_service", "api.auth"]
     messages = [
         "GET /api/v1/orders/ 200",
@@ -125,23 +133,18 @@ def _sample_records():
             )
         )
     make(*rows)
-    return rows
-
-
-def test_viewer_in_chromium(browser, live_server, settings, tmp_path):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
-
-    settings.LOGIN_URL = "/admin/login/"
-    settings.APPLOGS_PAGE_SIZE = 20
-    settings.TIME_ZONE = "Europe/Moscow"
-    # The live server serves /static/ from STATIC_ROOT; the pages need none, the admin login asks.
-    settings.STATIC_ROOT = str(tmp_path)
-    rows = _sample_records()
     user = user_with_view_permission("support")
     # The admin login form doubles as the portal's login page here; it wants staff users.
     user.is_staff = True
     user.save()
+    return rows
+
+
+def test_viewer_in_chromium(browser, live_server, settings, records):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    settings.TIME_ZONE = "Europe/Moscow"
 
     # Anonymous: the login page, then back to the viewer.
     browser.get(live_server.url + "/applogs/")
@@ -152,7 +155,7 @@ def test_viewer_in_chromium(browser, live_server, settings, tmp_path):
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
     _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
     assert browser.current_url == live_server.url + "/applogs/"
-    newest = sorted(rows, key=lambda r: (r.created, r.id), reverse=True)
+    newest = sorted(records, key=lambda r: (r.created, r.id), reverse=True)
     assert _row_ids(browser) == [r.id for r in newest[:20]]
     _screenshot(browser, "viewer.png")
 
@@ -177,7 +180,7 @@ def test_viewer_in_chromium(browser, live_server, settings, tmp_path):
     browser.find_element(By.CSS_SELECTOR, 'tr[data-id="%d"] td.time a' % target).click()
     _wait(browser, EC.url_to_be(live_server.url + "/applogs/%d/" % target))
     message = browser.find_element(By.CSS_SELECTOR, "pre.message").text
-    assert message == next(r.message for r in rows if r.id == target)
+    assert message == next(r.message for r in records if r.id == target)
     assert "ValueError: bad" in browser.find_element(By.CSS_SELECTOR, "pre.traceback").text
 
     # Export of the filtered list, downloaded and opened.
@@ -221,24 +224,17 @@ LANGUAGE_UI = {
 }
 
 
-def test_russian_and_english_ui_with_a_records_context(browser, live_server, settings, tmp_path):
+def test_russian_and_english_ui_with_a_records_context(browser, live_server, settings, records):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
 
     from applogs.models import LogRecord
 
-    settings.LOGIN_URL = "/admin/login/"
-    settings.APPLOGS_PAGE_SIZE = 20
     settings.TIME_ZONE = "Europe/Moscow"
-    settings.STATIC_ROOT = str(tmp_path)
-    rows = _sample_records()
     # Records 120-140 come from one process of web1, the others from elsewhere.
     LogRecord.objects.filter(id__range=(120, 140)).update(host="web1", process=4242)
     LogRecord.objects.exclude(id__range=(120, 140)).update(host="web2", process=4242)
-    user = user_with_view_permission("support")
-    user.is_staff = True
-    user.save()
-    errors = [r.id for r in sorted(rows, key=lambda r: (r.created, r.id), reverse=True) if r.level == 40]
+    errors = [r.id for r in sorted(records, key=lambda r: (r.created, r.id), reverse=True) if r.level == 40]
 
     for language, (button, export, context_heading, date) in LANGUAGE_UI.items():
         settings.LANGUAGE_CODE = language
@@ -274,26 +270,19 @@ def test_russian_and_english_ui_with_a_records_context(browser, live_server, set
         _wait(browser, EC.url_to_be(live_server.url + "/applogs/%d/" % (target + 1)))
 
 
-def test_chart_newer_older_and_follow_in_chromium(browser, live_server, settings, tmp_path, logs):
+def test_chart_newer_older_and_follow_in_chromium(browser, live_server, records, logs):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
 
-    settings.LOGIN_URL = "/admin/login/"
-    settings.APPLOGS_PAGE_SIZE = 20
-    settings.STATIC_ROOT = str(tmp_path)
-    rows = _sample_records()
     # The sample records have ids of their own; the writer's come after them.
     from django.db import connections
 
     with connections["applogs"].cursor() as cursor:
         cursor.execute("SELECT setval(pg_get_serial_sequence('applogs_logrecord', 'id'), 10000)")
-    user = user_with_view_permission("support")
-    user.is_staff = True
-    user.save()
     _log_in(browser, live_server, "support")
     browser.get(live_server.url + "/applogs/?level=ERROR")
     _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "table.records")))
-    newest = sorted(rows, key=lambda r: (r.created, r.id), reverse=True)
+    newest = sorted(records, key=lambda r: (r.created, r.id), reverse=True)
     expected = [r.id for r in newest if r.level == 40]
     assert _row_ids(browser) == expected[:20]
     assert not browser.find_elements(By.CSS_SELECTOR, 'a[rel="prev"]')

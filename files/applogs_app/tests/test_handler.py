@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from django.db import connections, transaction
 from applogs.handlers import DBLogsHandler
 from applogs.models import LogRecord
 
+from .support import wait_for
+
 pytestmark = pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
 
 APP_DIR = Path(__file__).resolve().parent.parent
@@ -21,15 +22,6 @@ APP_DIR = Path(__file__).resolve().parent.parent
 
 def rows(**filters):
     return LogRecord.objects.using("applogs").filter(**filters)
-
-
-def wait_for(predicate, timeout=60, what="the event"):
-    """Poll predicate until it is true; a generous bound, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("gave up waiting for %s" % what)
-        time.sleep(0.02)
 
 
 def test_construction_does_no_database_work(django_db_blocker):

@@ -124,27 +124,20 @@ def list_page(client, **headers):
     return response.content.decode()
 
 
-def test_list_in_russian_by_language_code(viewer, settings):
-    settings.LANGUAGE_CODE = "ru-ru"
-    content = list_page(viewer)
-    assert '<html lang="ru-ru">' in content
-    for text in RUSSIAN:
-        assert text in content
-    assert "Export to Excel" not in content
+@pytest.mark.parametrize("language,texts,other_language,date,cap", [
     # The date in Russian order, the cap with Russian digit grouping (a no-break space).
-    assert "10.01.2024 12:00:00" in content
-    assert "не более 100\xa0000 записей" in content
-
-
-def test_list_in_english_by_language_code(viewer, settings):
-    settings.LANGUAGE_CODE = "en-us"
+    ("ru-ru", RUSSIAN, "Export to Excel", "10.01.2024 12:00:00", "не более 100\xa0000 записей"),
+    ("en-us", ENGLISH, "Применить", "01/10/2024 12:00:00", "at most 100,000 records"),
+], ids=["ru", "en"])
+def test_list_in_the_language_of_language_code(viewer, settings, language, texts, other_language, date, cap):
+    settings.LANGUAGE_CODE = language
     content = list_page(viewer)
-    assert '<html lang="en-us">' in content
-    for text in ENGLISH:
+    assert '<html lang="%s">' % language in content
+    for text in texts:
         assert text in content
-    assert "Применить" not in content
-    assert "01/10/2024 12:00:00" in content
-    assert "at most 100,000 records" in content
+    assert other_language not in content
+    assert date in content
+    assert cap in content
 
 
 @pytest.mark.parametrize("portal_language", ["en-us", "ru-ru"])
@@ -191,22 +184,17 @@ def export_rows(response):
     return [[c.value for c in row] for row in sheet.iter_rows()]
 
 
-def test_export_headers_and_notice_in_russian(viewer, settings):
-    settings.LANGUAGE_CODE = "ru-ru"
+@pytest.mark.parametrize("language,headers,notice", [
+    ("ru-ru", ["ID", "Время", "Уровень", "Логгер", "Сообщение"], "Выгрузка ограничена: не более 1\xa0000 строк"),
+    ("en-us", ["ID", "Time", "Level", "Logger", "Message"], "Export capped at 1,000 rows"),
+], ids=["ru", "en"])
+def test_export_headers_and_notice_in_the_portals_language(viewer, settings, language, headers, notice):
+    settings.LANGUAGE_CODE = language
     settings.APPLOGS_EXPORT_MAX_ROWS = 1000
     make(*[record(id=i, created=BASE) for i in range(1, 1003)])
     rows = export_rows(viewer.get("/applogs/export/"))
-    assert rows[0][:5] == ["ID", "Время", "Уровень", "Логгер", "Сообщение"]
-    assert rows[-1][0].startswith("Выгрузка ограничена: не более 1\xa0000 строк")
-
-
-def test_export_headers_and_notice_in_english(viewer, settings):
-    settings.LANGUAGE_CODE = "en-us"
-    settings.APPLOGS_EXPORT_MAX_ROWS = 1000
-    make(*[record(id=i, created=BASE) for i in range(1, 1003)])
-    rows = export_rows(viewer.get("/applogs/export/"))
-    assert rows[0][:5] == ["ID", "Time", "Level", "Logger", "Message"]
-    assert rows[-1][0].startswith("Export capped at 1,000 rows")
+    assert rows[0][:5] == headers
+    assert rows[-1][0].startswith(notice)
 
 
 def test_admin_in_russian(superuser_client, settings):

@@ -14,6 +14,8 @@ from django.db import connections, transaction
 
 from applogs.models import LogRecord
 
+from .support import wait_for
+
 pytestmark = pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
 
 
@@ -50,15 +52,6 @@ def run_command(text, env=None):
                           universal_newlines=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return proc
-
-
-def wait_for(predicate, timeout=60, what="the event"):
-    """Poll predicate until it is true; a generous bound, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("gave up waiting for %s" % what)
-        time.sleep(0.02)
 
 
 def writer_copies():

@@ -20,6 +20,8 @@ from applogs.models import LogRecord
 from applogs.paginator import decode_cursor, keyset_page
 from applogs.partitions import Partitions
 
+from .support import migrate_while_writing
+
 pytestmark = pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
 
 BEFORE = "applogs_logrecord_before"
@@ -276,28 +278,8 @@ def test_conversion_of_a_populated_table_loses_nothing_and_reverses(part):
     before = sql(fingerprint, ["conv"])
     assert before[0][0] == CONVERSION_ROWS
 
-    stop = threading.Event()
-    written, errors = [], []
-
-    def writer():
-        from django.db import connection
-
-        try:
-            while not stop.is_set():
-                written.extend(add(timezone.now(), message="during"))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        call_command("migrate", "applogs", database="applogs", verbosity=0)
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not errors
+    written = []
+    assert not migrate_while_writing(lambda: written.extend(add(timezone.now(), message="during")))
     assert sql("SELECT relkind FROM pg_class WHERE relname = 'applogs_logrecord'") == [("p",)]
     assert names(part) == [BEFORE, DEFAULT]
     assert sql(fingerprint, ["conv"]) == before

@@ -3,6 +3,7 @@ the list page and its click-through links (real PostgreSQL, real HTTP through th
 import collections
 import datetime
 import html
+import itertools
 import logging
 import re
 
@@ -16,6 +17,7 @@ from applogs import volume
 from applogs.models import LogRecord
 from applogs.partitions import Partitions
 
+from .support import migrate_while_writing
 from .viewer_support import BASE, UTC, make, page_ids, record, viewer, viewer_db  # noqa: F401 (fixtures)
 
 LIST = "/applogs/"
@@ -238,8 +240,6 @@ def fetch(query):
 
 @pytest.mark.django_db(transaction=True, databases=["default", "applogs"])
 def test_migration_counts_the_existing_records_and_reverses():
-    import threading
-
     from django.core.management import call_command
 
     def add(n, offset):
@@ -256,30 +256,8 @@ def test_migration_counts_the_existing_records_and_reverses():
     add(300, 5)  # not counted by anything yet
 
     # Forward again while records keep arriving: each is counted once, by the backfill or the trigger.
-    stop = threading.Event()
-    errors = []
-
-    def writer():
-        from django.db import connection
-
-        try:
-            i = 0
-            while not stop.is_set():
-                add(5, 10000 + i)
-                i += 1
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        call_command("migrate", "applogs", database="applogs", verbosity=0)
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not errors
+    offsets = itertools.count(10000)
+    assert not migrate_while_writing(lambda: add(5, next(offsets)))
     assert LogRecord.objects.count() > 500
     assert fetch(COUNTS_BY_GRAIN) == fetch(COUNTS_OF_RECORDS)
     assert fetch("SELECT obj_description('applogs_volume'::regclass, 'pg_class')") == [(None,)]

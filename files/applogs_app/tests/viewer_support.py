@@ -1,4 +1,4 @@
-"""Shared helpers of the viewer, admin and export tests (#5)."""
+"""Shared helpers of the viewer, admin and export tests."""
 import datetime
 import re
 
