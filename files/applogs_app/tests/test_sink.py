@@ -48,6 +48,13 @@ def test_sink_session_is_its_own_and_bounded(logs):
     finally:
         sink.close()
     assert sink.conn is None
+
+    def session_gone():
+        with connections["default"].cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [sink.backend])
+            return cur.fetchone() is None
+
+    wait_for(session_gone, what="the closed session to end")
     assert messages() == ["sink 0"]
 
 
@@ -92,3 +99,14 @@ def test_sink_write_under_way_is_cut_at_the_exit_deadline(logs):
     assert exc.written == 0
     assert messages() == ["sink 0"]
 
+
+
+def test_sink_write_started_after_the_exit_deadline_is_cut_at_it(logs):
+    sink = Sink(Options(write_timeout=30), on_drop=None)
+    sink.write([row(0)])
+    with hold_table_lock():
+        sink.limit(time.monotonic() + 1)
+        with pytest.raises(Outage) as raised:
+            sink.write([row(1)])
+    assert str(raised.value).startswith("no answer from the database within")
+    assert messages() == ["sink 0"]
