@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+import traceback
 import uuid
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def test_construction_does_no_database_work(django_db_blocker):
     with django_db_blocker.block():
         handler = DBLogsHandler(batch_size=7, database="applogs")
         assert handler.flush(1) is True  # nothing emitted, nothing to wait for
+        assert handler.dropped == 0
     assert threading.active_count() == threads
 
 
@@ -219,6 +221,40 @@ def test_handler_kwargs_win_over_settings(settings):
     h = DBLogsHandler(batch_size=33)
     assert (h.options.batch_size, h.options.queue_size) == (33, 22)
     assert h.options.database == "applogs"
+
+
+def test_options_are_bounded():
+    from applogs.listener import Options
+
+    low = Options(batch_size=0, flush_interval=-1, queue_size=0, queue_bytes=0, spool_max_bytes=-1,
+                  spool_min_free=-1, max_message_size=0, exit_timeout=0, connect_timeout=0,
+                  write_timeout=0)
+    assert [getattr(low, name) for name in low.__slots__[1:]] == [
+        1, 0.0, 1, 65536, low.spool_dir, 0, 0, 100, 1.0, 1, 1.0]
+    # The connect timeout is at most half the exit timeout: at exit an unreachable host must
+    # leave time to spool.
+    assert Options(connect_timeout=10, exit_timeout=7).connect_timeout == 3
+    assert Options(connect_timeout=2, exit_timeout=60).connect_timeout == 2
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_spool_files_of_each_database_have_their_own_prefix(settings):
+    # Several portals may share a spool directory: a dead process's records are replayed only
+    # into the database (host, port and name) they were meant for.
+    import re
+
+    from applogs.listener import Options, spool_prefix
+
+    original = settings.DATABASES
+
+    def prefix(**changes):
+        settings.DATABASES = dict(original, applogs=dict(original["applogs"], **changes))
+        return spool_prefix(Options())
+
+    got = [prefix(), prefix(HOST="db2.example"), prefix(PORT="5499"), prefix(NAME="elsewhere")]
+    assert len(set(got)) == 4
+    assert got[0] == prefix()
+    assert all(re.match(r"^applogs-applogs-[0-9a-f]{10}$", p) for p in got), got
 
 
 def test_logging_config_kwargs():
@@ -436,3 +472,125 @@ def test_extra_is_bounded_like_the_message(make_logger, logs):
     assert "[truncated by applogs: 1000 of " in extra["applogs_truncated"]
     assert len(extra["applogs_truncated"]) < 1100
     assert rows(message="small extra").get().extra == {"n": 2}
+
+
+def test_standard_and_private_attributes_stay_out_of_extra(make_logger, logs):
+    # What the logging machinery and the request filter put on a record (a formatter's message
+    # and asctime, Django's request, the filter's ip/user/request_id, Python 3.12's taskName)
+    # has its own columns or none; attributes starting with "_" are private to their filter.
+    logger, handler = make_logger("standard")
+    record = logging.LogRecord(logger.name, logging.INFO, __file__, 1, "standard only", (), None)
+    logging.Formatter("%(asctime)s %(message)s").format(record)  # as a handler before ours does
+    record.request = object()
+    record.ip, record.user, record.request_id = "10.0.0.1", "alice", "req-1"
+    record.taskName = "Task-7"
+    record._private = "hidden"
+    handler.handle(record)
+    logger.info("one of each", extra={"_private": "hidden", "kept": 1})
+    handler.handle(logging.LogRecord(logger.name, logging.INFO, "", 0, "made by hand", (), None))
+    assert handler.flush(30)
+    assert rows(message="made by hand").values_list("module", "func", "ip", "user").get() == ("", "", "", "")
+    row = rows(message="standard only").get()
+    assert row.extra == {}
+    assert (row.ip, row.user, row.request_id) == ("10.0.0.1", "alice", "req-1")
+    assert rows(message="one of each").get().extra == {"kept": 1}
+
+
+def test_request_context_without_the_filter(make_logger, logs):
+    # A handler without RequestContextFilter takes what the record lacks from the middleware's
+    # context; the formatter's "unknown" (--) is empty in the table.
+    from applogs.context import RequestContext, activate, deactivate
+
+    logger, handler = make_logger("nofilter")
+    token = activate(RequestContext(ip="10.0.0.9", request_id="req-9", user="bob"))
+    try:
+        logger.info("from the context")
+        logger.info("the record's own ip", extra={"ip": "10.0.0.1"})
+        logger.info("the record's own user and id", extra={"user": "carol", "request_id": "req-1"})
+        logger.info("the record's own ip and id", extra={"ip": "10.0.0.1", "request_id": "req-1"})
+        logger.info("the record's own ip and user", extra={"ip": "10.0.0.1", "user": "carol"})
+    finally:
+        deactivate(token)
+    token = activate(RequestContext(user="--"))
+    try:
+        logger.info("unknown")
+    finally:
+        deactivate(token)
+    assert handler.flush(30)
+    got = {m: (ip, user, request_id) for m, ip, user, request_id in
+           rows(logger=logger.name).values_list("message", "ip", "user", "request_id")}
+    assert got == {
+        "from the context": ("10.0.0.9", "bob", "req-9"),
+        "the record's own ip": ("10.0.0.1", "bob", "req-9"),
+        "the record's own user and id": ("10.0.0.9", "carol", "req-1"),
+        "the record's own ip and id": ("10.0.0.1", "bob", "req-1"),
+        "the record's own ip and user": ("10.0.0.1", "carol", "req-9"),
+        "unknown": ("", "", ""),
+    }
+
+
+def test_extra_is_bounded_in_characters_as_written(make_logger, logs):
+    # Non-ASCII text in extra counts as one character each (not as a \uXXXX escape), with or
+    # without a value that needs the one-value-at-a-time fallback.
+    logger, handler = make_logger("accents", max_message_size=1000)
+    logger.info("accents", extra={"t": "\u00e9" * 900})
+    logger.info("accents and nan", extra={"t": "\u00e9" * 900, "nan": float("nan")})
+    assert handler.flush(30)
+    assert rows(message="accents").get().extra == {"t": "\u00e9" * 900}
+    assert rows(message="accents and nan").get().extra == {"t": "\u00e9" * 900, "nan": "nan"}
+
+
+def test_unknown_handler_arguments_are_refused():
+    with pytest.raises(TypeError) as raised:
+        DBLogsHandler(batch_size=5, bogus=1, other=2)
+    assert str(raised.value) == "DBLogsHandler() got unexpected arguments: bogus, other"
+
+
+def test_traceback_column_is_the_formatted_exception_then_the_stack(make_logger, logs):
+    # Exactly what a formatter prints, without the last newline (an exception text that ends in
+    # an X too), and the stack on the next line.
+    logger, handler = make_logger("tbtext")
+    try:
+        raise ValueError("bad value X")
+    except ValueError:
+        expected = "".join(traceback.format_exception(*sys.exc_info())).rstrip("\n")
+        logger.error("failed, with its stack", exc_info=True, stack_info=True)
+    logger.info("only a stack", stack_info=True)
+    # A record formatted elsewhere (received from a queue or a socket): its text as it came.
+    record = logging.LogRecord(logger.name, logging.ERROR, __file__, 1, "formatted elsewhere", (), None)
+    record.exc_text = "Traceback (most recent call last):\nRemoteError: far away"
+    handler.handle(record)
+    assert handler.flush(30)
+    tb = rows(message="failed, with its stack").get().traceback
+    assert tb.startswith(expected + "\nStack (most recent call last):\n")
+    assert rows(message="only a stack").get().traceback.startswith("Stack (most recent call last):\n")
+    assert rows(message="formatted elsewhere").get().traceback == record.exc_text
+
+
+def test_record_that_cannot_become_a_row_is_counted_as_dropped(make_logger, logs):
+    logger, handler = make_logger("unrowable")
+    logger.info("before")
+    record = logging.LogRecord(logger.name, logging.INFO, __file__, 1, "nameless", (), None)
+    record.name = Unprintable()
+    handler.handle(record)  # never raises into the caller
+    logger.info("after")
+    assert handler.flush(30)
+    assert list(rows(logger=logger.name).order_by("id").values_list("message", flat=True)) == [
+        "before", "after"]
+    assert rows(logger="applogs").get().message == \
+        "applogs: 1 log record(s) were dropped (spool full or unavailable)"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="a filter returns a record from Python 3.12")
+def test_a_filter_may_return_a_new_record(make_logger, logs):
+    logger, handler = make_logger("newrecord")
+
+    def replace(record):
+        new = logging.makeLogRecord(record.__dict__)
+        new.msg, new.args = "replaced", ()
+        return new
+
+    handler.addFilter(replace)
+    logger.info("original")
+    assert handler.flush(30)
+    assert list(rows(logger=logger.name).values_list("message", flat=True)) == ["replaced"]

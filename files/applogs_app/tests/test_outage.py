@@ -178,8 +178,11 @@ def test_memory_queue_is_bounded_in_characters_too(make_logger, logs, tmp_path):
     logger.info("seq 0")
     assert handler.flush(30)
     with hold_table_lock():
-        for i in range(1, 41):
-            logger.info("%s seq %d", "q" * 10000, i)
+        for i in range(1, 41):  # the bound counts message and extra alike
+            if i % 2:
+                logger.info("%s seq %d", "q" * 10000, i)
+            else:
+                logger.info("seq %d", i, extra={"pad": "q" * 10000})
         assert len(spool_rows(tmp_path)) >= 40 - 6 - 2  # 65536 characters, what the writer holds
     assert handler.flush(30)
     assert [int(m.rsplit(" ", 1)[1]) for m in
@@ -268,12 +271,15 @@ def test_orphans_of_dead_writers_are_replayed_and_others_are_left_alone(make_log
                           [json.dumps(_orphan_row("x.forged", 0, 1))], owner=65534))
 
     logger, handler = make_logger("orphan-adopter", spool_dir=str(tmp_path))
+    handler._get_writer().count_drops(2)  # as emit() does: one report tells both
     logger.info("adopter")
     assert handler.flush(30)
     got = list(rows(logger=name).order_by("id").values_list("message", flat=True))
     assert got == ["orphan 0", "orphan 1", "orphan 2"]
     report = rows(logger="applogs").get()
-    assert report.message == "applogs: 1 spool line(s) were not log records and were skipped"
+    assert report.message == ("applogs: 2 log record(s) were dropped (spool full or unavailable); "
+                              "1 spool line(s) were not log records and were skipped")
+    assert (report.level, report.module) == (logging.WARNING, "writer")
     assert not rows(logger__startswith="x.").exists()
     assert sorted(tmp_path.iterdir()) == sorted(kept)
 
@@ -327,11 +333,24 @@ def test_unwritable_spool_counts_drops_and_reports_them(make_logger, logs, tmp_p
     assert report.message.startswith("applogs: %d log record(s) were dropped" % dropped)
 
 
+def test_writer_that_could_not_write_at_exit_says_so_every_time_it_is_asked(logs, tmp_path):
+    from applogs.listener import Options, Writer
+
+    writer = Writer(Options(database="no_such_alias", spool_dir=str(tmp_path)))
+    writer.put(_orphan_row("applogs.tests.exit", 0, os.getpid()))
+    assert writer.shutdown(5) is False
+    assert writer.shutdown(5) is False
+    assert writer.flush(5) is False
+    assert [r[6] for r in spool_rows(tmp_path)] == ["orphan 0"]
+
+
 def test_unknown_database_alias_never_raises_into_the_caller(make_logger, logs, tmp_path, capfd):
     logger, handler = make_logger("noalias", database="no_such_alias", spool_dir=str(tmp_path))
     logger.error("goes nowhere yet")  # must not raise
     assert handler.flush(10) is False
-    assert "cannot write to database 'no_such_alias'" in capfd.readouterr().err
+    err = capfd.readouterr().err.splitlines()
+    said = [line for line in err if line.startswith("applogs: cannot write to database 'no_such_alias'")]
+    assert said and said[0].endswith("keeping records in memory, then in %s" % tmp_path), err
 
 
 @pytest.mark.parametrize("problem", ["other owner", "writable by others", "symlink"])

@@ -1,0 +1,113 @@
+"""The sink through its public methods, on the test server: its session, and a write cut short."""
+import os
+import threading
+import time
+
+import pytest
+from django.db import connections
+
+from applogs.listener import Options
+from applogs.models import LogRecord
+from applogs.sink import Outage, Sink
+from tests.support import wait_for
+from tests.test_handler import writers_waiting_for_a_lock
+from tests.test_outage import hold_table_lock
+
+pytestmark = pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
+
+
+def row(i):
+    return (time.time(), 20, "applogs.tests.sink", "m", "f", 1, "sink %d" % i, "", "", "", "", "h",
+            os.getpid(), None)
+
+
+def messages():
+    return list(LogRecord.objects.using("applogs").filter(logger="applogs.tests.sink")
+                .order_by("id").values_list("message", flat=True))
+
+
+def test_sink_session_is_its_own_and_bounded(logs):
+    # Its own name (what a DBA sees in pg_stat_activity), keepalives against a silent network,
+    # the write timeout as statement timeout, and the connect timeout of the options.
+    sink = Sink(Options(connect_timeout=4, exit_timeout=60, write_timeout=7), on_drop=None)
+    sink.write([row(0)])
+    try:
+        params = sink.conn.get_dsn_parameters()
+        assert params["application_name"] == "applogs-writer"
+        assert [params[k] for k in ("keepalives", "keepalives_idle", "keepalives_interval",
+                                    "keepalives_count")] == ["1", "30", "10", "3"]
+        assert params["connect_timeout"] == "4"
+        with connections["default"].cursor() as cur:
+            cur.execute("SELECT application_name FROM pg_stat_activity WHERE pid = %s", [sink.backend])
+            assert cur.fetchone() == ("applogs-writer",)
+        with sink.conn.cursor() as cur:
+            cur.execute("SHOW statement_timeout")
+            assert cur.fetchone() == ("7s",)
+        # The watchdog never keeps the process from exiting.
+        watchdogs = [t for t in threading.enumerate() if t.name == "applogs-watchdog"]
+        assert watchdogs and all(t.daemon for t in watchdogs)
+    finally:
+        sink.close()
+    assert sink.conn is None
+
+    def session_gone():
+        with connections["default"].cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [sink.backend])
+            return cur.fetchone() is None
+
+    wait_for(session_gone, what="the closed session to end")
+    assert messages() == ["sink 0"]
+
+
+def test_sink_connect_timeout_of_the_database_settings_wins_when_shorter(logs):
+    settings_dict = connections["applogs"].settings_dict
+    old = settings_dict.get("OPTIONS")
+    settings_dict["OPTIONS"] = dict(old or {}, connect_timeout=2)
+    try:
+        for asked, used in ((1, "1"), (4, "2")):
+            sink = Sink(Options(connect_timeout=asked, exit_timeout=60), on_drop=None)
+            sink.write([row(asked)])
+            assert sink.conn.get_dsn_parameters()["connect_timeout"] == used
+            sink.close()
+    finally:
+        settings_dict["OPTIONS"] = old
+    assert messages() == ["sink 1", "sink 4"]
+
+
+def test_sink_write_under_way_is_cut_at_the_exit_deadline(logs):
+    # At exit the COPY under way, waiting for a lock, is cut at the deadline set while it waits
+    # (the watchdog ends the connection), long before the statement timeout; nothing of it is in
+    # the table.
+    sink = Sink(Options(write_timeout=120), on_drop=None)
+    sink.write([row(0)])
+    outcome = []
+
+    def write():
+        try:
+            sink.write([row(1), row(2)])
+        except Outage as exc:
+            outcome.append(exc)
+
+    with hold_table_lock():
+        thread = threading.Thread(target=write)
+        thread.start()
+        wait_for(lambda: sink.backend in writers_waiting_for_a_lock(), what="the COPY to wait")
+        sink.limit(time.monotonic() + 1)
+        wait_for(lambda: outcome, what="the COPY to be cut")
+    thread.join()
+    (exc,) = outcome
+    assert str(exc).startswith("no answer from the database within")
+    assert exc.written == 0
+    assert messages() == ["sink 0"]
+
+
+
+def test_sink_write_started_after_the_exit_deadline_is_cut_at_it(logs):
+    sink = Sink(Options(write_timeout=30), on_drop=None)
+    sink.write([row(0)])
+    with hold_table_lock():
+        sink.limit(time.monotonic() + 1)
+        with pytest.raises(Outage) as raised:
+            sink.write([row(1)])
+    assert str(raised.value).startswith("no answer from the database within")
+    assert messages() == ["sink 0"]
