@@ -32,9 +32,10 @@ applogs_dockerd_start() {
     if [ ! -f "$APPLOGS_DOCKER_PIDFILE" ]; then
         mkdir -p "$APPLOGS_DOCKER_ROOT" "$(dirname "$APPLOGS_DOCKER_LOG")"
         echo "dockerd.sh: starting dockerd (data root $APPLOGS_DOCKER_ROOT, log $APPLOGS_DOCKER_LOG)" >&2
-        # setsid: the engine outlives the script that started it (a test run, the demo).
-        setsid dockerd --data-root "$APPLOGS_DOCKER_ROOT" --pidfile "$APPLOGS_DOCKER_PIDFILE" \
-            >>"$APPLOGS_DOCKER_LOG" 2>&1 </dev/null &
+        # setsid: the engine outlives the script that started it (a test run, the demo); the
+        # subshell: it is not a job of that script, whose `wait` and job count must not see it.
+        (setsid dockerd --data-root "$APPLOGS_DOCKER_ROOT" --pidfile "$APPLOGS_DOCKER_PIDFILE" \
+            >>"$APPLOGS_DOCKER_LOG" 2>&1 </dev/null &)
     fi
     local i
     for i in $(seq 1 60); do

@@ -154,6 +154,27 @@ def test_not_migrated_yet_then_migrated(make_logger, logs, tmp_path):
         "nm 0", "nm 1", "nm 2"]
 
 
+def test_each_outage_is_announced_once_on_stderr(make_logger, logs, tmp_path, capfd):
+    # One line per outage, however many retries it takes; a later outage is announced again.
+    logger, handler = make_logger("twice", spool_dir=str(tmp_path))
+    logger.info("tw 0")
+    assert handler.flush(30)
+    for outage in (1, 2):
+        with connections["applogs"].cursor() as cur:
+            cur.execute("ALTER TABLE applogs_logrecord RENAME TO applogs_logrecord_away")
+        try:
+            for attempt in range(3):
+                logger.info("tw %d.%d", outage, attempt)
+                assert handler.flush(30) is False
+        finally:
+            with connections["applogs"].cursor() as cur:
+                cur.execute("ALTER TABLE applogs_logrecord_away RENAME TO applogs_logrecord")
+        assert handler.flush(30)
+        err = capfd.readouterr().err
+        assert err.count("applogs: cannot write to database 'applogs'") == 1, (outage, err)
+    assert rows(logger="applogs.tests.twice").count() == 7
+
+
 def test_full_queue_overflows_to_the_spool_in_order(make_logger, logs, tmp_path):
     # The writer is stuck behind a table lock, so the memory queue fills up: emit() does not
     # block and drops nothing; the rest goes to the spool and lands after, in order.
@@ -231,6 +252,25 @@ def test_full_spool_drops_are_counted_and_reported_once(make_logger, logs, tmp_p
     assert handler.dropped == 0
     err = capfd.readouterr().err
     assert err.count("applogs: dropping records") == 1, err
+
+
+def test_each_episode_of_drops_is_warned_once_on_stderr(make_logger, logs, tmp_path, capfd):
+    logger, handler = make_logger("drops2", queue_size=5, batch_size=1, spool_dir=str(tmp_path),
+                                  spool_max_bytes=0)
+    logger.info("d warmup")
+    assert handler.flush(30)
+    dropped = []
+    for episode in (1, 2):
+        with hold_table_lock():
+            for i in range(30):
+                logger.info("d %d", i)
+            dropped.append(handler.dropped)
+        assert handler.flush(30)
+        err = capfd.readouterr().err
+        assert err.count("applogs: dropping records") == 1, (episode, err)
+    reports = rows(logger="applogs", level=logging.WARNING).order_by("id")
+    assert [r.message for r in reports] == [
+        "applogs: %d log record(s) were dropped (spool full or unavailable)" % n for n in dropped]
 
 
 def _orphan_row(name, i, pid):
@@ -342,6 +382,18 @@ def test_writer_that_could_not_write_at_exit_says_so_every_time_it_is_asked(logs
     assert writer.shutdown(5) is False
     assert writer.flush(5) is False
     assert [r[6] for r in spool_rows(tmp_path)] == ["orphan 0"]
+
+
+def test_exit_with_nowhere_to_put_the_records_says_how_many_and_why(logs, tmp_path, capfd):
+    from applogs.listener import Options, Writer
+
+    writer = Writer(Options(database="no_such_alias", spool_dir=str(tmp_path), spool_max_bytes=0))
+    for i in range(3):
+        writer.put(_orphan_row("applogs.tests.exit", i, os.getpid()))
+    assert writer.shutdown(5) is False
+    err = capfd.readouterr().err
+    assert "applogs: 3 record(s) could neither be written nor spooled at exit (spool full)" in err, err
+    assert spool_rows(tmp_path) == []
 
 
 def test_unknown_database_alias_never_raises_into_the_caller(make_logger, logs, tmp_path, capfd):

@@ -5,13 +5,15 @@ Usage: build_wheels.py WHEEL_DIR SOURCE_DIR [SOURCE_DIR ...] --python X.Y [--pyt
 
 Prints a JSON object: target Python version "X.Y" -> normalised distribution name ->
 {"version", "file", "local"}, where "local" is true for the wheels built from SOURCE_DIRs (pure Python,
-one wheel for every target). Third-party wheels are downloaded for each target Python
+one wheel for every target; rebuilt only when their source files changed since the last build).
+Third-party wheels are downloaded for each target Python
 (`pip download --python-version X.Y --only-binary=:all:`, so pip picks the newest release that still
 supports that Python) into WHEEL_DIR/pyX.Y; they are taken from there when already present (a
 controller without internet works once the cache is filled). Uses the running interpreter's pip.
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import re
@@ -30,23 +32,54 @@ def pip(*args):
     return proc.returncode, proc.stdout
 
 
+# What a wheel is built from: the source tree without build output, caches and tests.
+_IGNORE = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", "*.pyc",
+                                 ".pytest_cache", "tests", ".tox", ".nox")
+
+
+def source_digest(src):
+    """sha256 of the files a wheel is built from (their paths and contents)."""
+    digest = hashlib.sha256()
+    for top, dirs, files in os.walk(src):
+        ignored = _IGNORE(top, dirs + files)
+        dirs[:] = sorted(d for d in dirs if d not in ignored)
+        for name in sorted(f for f in files if f not in ignored):
+            path = os.path.join(top, name)
+            digest.update(os.path.relpath(path, src).encode("utf-8", "surrogateescape") + b"\0")
+            with open(path, "rb") as fh:
+                digest.update(hashlib.sha256(fh.read()).digest())
+    return digest.hexdigest()
+
+
 def build_local(wheel_dir, src):
-    """Build one of our apps from a clean copy of SOURCE_DIR; return its canonical name."""
+    """Build one of our apps from a clean copy of SOURCE_DIR, unless the wheel built last time came
+    from the same files; return its canonical name."""
     with open(os.path.join(src, "pyproject.toml"), encoding="utf-8") as fh:
         name = canonicalize_name(re.search(r'^name\s*=\s*"([^"]+)"', fh.read(), re.M).group(1))
-    # Rebuild our own wheels every time: drop the old ones of the same distribution first.
-    for old in glob.glob(os.path.join(wheel_dir, name.replace("-", "_") + "-*.whl")):
+    prefix = name.replace("-", "_")
+    stamp = os.path.join(wheel_dir, prefix + ".source-sha256")
+    digest = source_digest(src)
+    built = glob.glob(os.path.join(wheel_dir, prefix + "-*.whl"))
+    try:
+        with open(stamp, encoding="utf-8") as fh:
+            if fh.read() == digest and len(built) == 1:
+                return name
+    except OSError:
+        pass
+    # Otherwise rebuild: drop the old wheels of the same distribution first.
+    for old in built:
         os.unlink(old)
     # A clean copy: no stale build/ or egg-info of the source tree ends up in the wheel, and the
     # source tree is left untouched.
     with tempfile.TemporaryDirectory(prefix="applogs-build.") as tmp:
         copy = os.path.join(tmp, os.path.basename(os.path.abspath(src)))
-        shutil.copytree(src, copy, ignore=shutil.ignore_patterns(
-            "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".pytest_cache", "tests", ".tox"))
+        shutil.copytree(src, copy, ignore=_IGNORE)
         rc, out = pip("wheel", "--no-deps", "--find-links", wheel_dir, "--wheel-dir", wheel_dir, copy)
     if rc:
         sys.stderr.write(out)
         sys.exit("pip wheel failed for %s" % src)
+    with open(stamp, "w", encoding="utf-8") as fh:
+        fh.write(digest)
     return name
 
 
