@@ -20,6 +20,8 @@ from .rows import truncate_extra
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "request", "ip", "user", "request_id", "taskName",
 }
+# How many attributes a record has when nothing was added to it.
+_PLAIN = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
 _host = None
 
 
@@ -96,6 +98,7 @@ class DBLogsHandler(logging.Handler):
         # Settings are read on first use, not here: logging may be configured before they are.
         self._kwargs = kwargs
         self._options = None
+        self._limit = None
         self._writer = None
 
     @property
@@ -137,8 +140,17 @@ class DBLogsHandler(logging.Handler):
     def prepare(self, record):
         """The row tuple (rows.COLUMNS order) for a record: plain values only, message,
         traceback and extra bounded by max_message_size."""
-        limit = self.options.max_message_size
-        message = _truncate(safe_message(record), limit)
+        # This runs in the caller's thread for every record: the common case (a formatted
+        # message, no traceback, no extra) takes the fewest steps.
+        limit = self._limit
+        if limit is None:
+            limit = self._limit = self.options.max_message_size
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = safe_message(record)
+        if len(message) > limit:
+            message = _truncate(message, limit)
         tb = ""
         if record.exc_info:
             tb = record.exc_text or "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
@@ -148,10 +160,14 @@ class DBLogsHandler(logging.Handler):
             tb = (tb + "\n" if tb else "") + record.stack_info
         if tb:
             tb = _truncate(tb, limit)
-        extra = extra_json(record)
-        ip = getattr(record, "ip", None)
-        user = getattr(record, "user", None)
-        request_id = getattr(record, "request_id", None)
+        d = record.__dict__
+        # Attributes beyond a plain record's came from `extra=` or a filter.
+        extra = extra_json(record) if len(d) > _PLAIN else None
+        if extra is not None and len(extra) > limit:
+            extra = truncate_extra(extra, limit)
+        ip = d.get("ip")
+        user = d.get("user")
+        request_id = d.get("request_id")
         if ip is None or user is None or request_id is None:
             # No RequestContextFilter on this handler: take the middleware's context directly.
             ctx = current()
@@ -168,12 +184,12 @@ class DBLogsHandler(logging.Handler):
             record.lineno,
             message,
             tb,
-            _column(ip),
-            _column(user),
+            "" if ip is None else _column(ip),
+            "" if user is None else _column(user),
             str(request_id or ""),
-            _hostname(),
+            _host if _host is not None else _hostname(),
             record.process,
-            extra if extra is None or len(extra) <= limit else truncate_extra(extra, limit),
+            extra,
         )
 
     def flush(self, timeout=None):

@@ -136,6 +136,25 @@ def test_wrong_password_then_fixed(make_logger, logs, tmp_path, capfd):
     assert got == ["pw %d" % i for i in range(22)]
 
 
+def test_a_killed_writer_session_is_replaced_without_an_outage(make_logger, logs, tmp_path, capfd):
+    # A server process ended under the writer (an administrator, a pooler, an idle timeout) costs
+    # one more try on a new session: no outage, no spool, nothing announced.
+    logger, handler = make_logger("stale", spool_dir=str(tmp_path))
+    logger.info("st 0")
+    assert handler.flush(30)
+    with connections["applogs"].cursor() as cur:
+        # Only this database's writers: other cells use other databases of the same server.
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'applogs-writer' AND datname = current_database()")
+        assert cur.fetchall()
+    logger.info("st 1")
+    assert handler.flush(30) is True
+    got = list(rows(logger="applogs.tests.stale").order_by("id").values_list("message", flat=True))
+    assert got == ["st 0", "st 1"]
+    assert "cannot write" not in capfd.readouterr().err
+    assert spool_files(tmp_path) == []
+
+
 def test_not_migrated_yet_then_migrated(make_logger, logs, tmp_path):
     logger, handler = make_logger("nomigrate", spool_dir=str(tmp_path))
     logger.info("nm 0")

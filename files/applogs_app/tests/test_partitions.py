@@ -6,6 +6,7 @@ created for the days after the conversion bound (the tables of a fresh test data
 real time in applogs_logrecord_before).
 """
 import os
+import re
 import threading
 from datetime import timedelta
 from io import StringIO
@@ -244,6 +245,22 @@ def test_keyset_paging_crosses_partition_boundaries(part, t0):
             break
         cursor = decode_cursor(page.next_cursor)
     assert seen == expected
+
+
+def test_a_page_is_planned_over_the_partitions_of_its_window_only(part, t0):
+    # Planning costs time per partition: a page the last day before its cursor fills must not
+    # open every older partition.
+    day = timedelta(days=1)
+    part.maintain(now=t0 + 12 * day, ahead_days=0)
+    add(*[t0 + d * day + timedelta(hours=h) for d in range(12) for h in range(0, 24, 3)])
+    cursor = (t0 + 10 * day + timedelta(hours=12), 10 ** 9)
+    with CaptureQueriesContext(connections["applogs"]) as queries:
+        page = keyset_page(LogRecord.objects.all(), cursor, 5)
+    assert [r.created for r in page.rows] == [t0 + 10 * day + timedelta(hours=h) for h in (12, 9, 6, 3, 0)]
+    (query,) = [q["sql"] for q in queries.captured_queries if "applogs_logrecord" in q["sql"]]
+    plan = " ".join(row[0] for row in sql("EXPLAIN (COSTS OFF) " + query))
+    opened = set(re.findall(r"applogs_logrecord_(?:p\d{8}|before|default)\b", plan))
+    assert opened <= {"applogs_logrecord_p" + (t0 + d * day).strftime("%Y%m%d") for d in (9, 10)}, plan
 
 
 def test_closed_partitions_get_the_search_index_and_search_reads_every_partition(part, t0):

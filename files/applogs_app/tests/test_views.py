@@ -1,12 +1,13 @@
 """Viewer list and detail against real PostgreSQL (default + applogs databases)."""
 import datetime
 import html
+import re
 
 import pytest
 from django.urls import reverse
 
 from applogs.models import LogRecord
-from applogs.paginator import decode_cursor, encode_cursor
+from applogs.paginator import WINDOW_DAYS, decode_cursor, encode_cursor
 
 from .viewer_support import (  # noqa: F401 (fixtures)
     BASE,
@@ -239,7 +240,7 @@ def test_keyset_paging_visits_every_row_once(viewer, settings):
     assert "COUNT(" not in applogs_sql
     # One row more than a page tells whether there is a next page; no more is read.
     log_sql = [sql for sql in queries.sql("applogs") if '"applogs_logrecord"' in sql]
-    assert log_sql and all(" LIMIT 101" in sql.upper() for sql in log_sql)
+    assert log_sql and all(int(n) <= 101 for sql in log_sql for n in re.findall(r" LIMIT (\d+)", sql.upper()))
     # The default database only serves authentication.
     for sql in queries.sql("default"):
         assert "applogs" not in sql
@@ -265,6 +266,39 @@ def test_keyset_paging_with_filters_keeps_them(viewer, settings):
         if url:
             assert "level=ERROR" in url and "logger=api" in url and "after=" in url
     assert seen == expected
+
+
+def test_paging_through_records_of_every_age_reads_each_once(viewer, settings):
+    # The list reads windows of record time that widen (a day, a week, a month, the rest): rows on
+    # both sides of every window's edge, in the future and years old, each appear once, in order.
+    settings.APPLOGS_PAGE_SIZE = 2
+    now = datetime.datetime.now(UTC)
+    ages = [-3600, 60, 86399, 86401, 3 * 86400, 7 * 86400 - 1, 7 * 86400 + 1, 20 * 86400,
+            31 * 86400 - 1, 31 * 86400 + 1, 400 * 86400, 400 * 86400]
+    rows = [record(id=i, created=now - datetime.timedelta(seconds=age)) for i, age in enumerate(ages, 1)]
+    make(*rows)
+    expected = [r.id for r in sorted(rows, key=lambda r: (r.created, r.id), reverse=True)]
+    seen, url = [], LIST
+    while url:
+        response = viewer.get(url if url.startswith("/") else LIST + url)
+        ids = page_ids(response)
+        assert 0 < len(ids) <= 2
+        seen.extend(ids)
+        url = next_link(response)
+        assert len(seen) <= len(rows)
+    assert seen == expected
+
+
+def test_a_page_the_last_day_fills_is_one_query_bounded_to_that_day(viewer, settings):
+    settings.APPLOGS_PAGE_SIZE = 5
+    now = datetime.datetime.now(UTC)
+    make(*[record(id=i, created=now - datetime.timedelta(minutes=i)) for i in range(1, 11)],
+         record(id=11, created=now - datetime.timedelta(days=30)))
+    with QueryLog() as queries:
+        assert ids_for(viewer) == [1, 2, 3, 4, 5]
+    log_sql = [sql for sql in queries.sql("applogs") if '"applogs_logrecord"' in sql]
+    assert len(log_sql) == 1
+    assert '"applogs_logrecord"."created" >=' in log_sql[0]
 
 
 def test_rows_added_meanwhile_do_not_shift_pages(viewer, settings):
@@ -354,5 +388,8 @@ def test_list_reads_only_the_head_of_big_records(viewer):
     assert "m" * 399 + "…" in content and "m" * 401 not in content
     assert "[traceback]" in content
     assert "e" * 100 not in content
-    # One query on the log table; the volume chart reads its own counts.
-    assert len([q for q in queries.sql("applogs") if "applogs_volume" not in q]) == 1
+    # One query on the log table (the record is old: one per window of record time), none of
+    # them for a single record; the volume chart reads its own counts.
+    log_sql = [q for q in queries.sql("applogs") if "applogs_volume" not in q]
+    assert len(log_sql) == len(WINDOW_DAYS) + 1
+    assert all(" LIMIT 101" in q for q in log_sql)
