@@ -13,6 +13,9 @@ computed once in SQL (OFFSET, untimed) and encoded with the viewer's own encode_
 request for that page is what is timed, and its first row is checked against SQL.
 
     BENCH_DATASET=rows10000000 python -m bench.viewer   # BENCH_VIEWER_REPS (25), BENCH_VIEWER_PEER_REPS (5)
+
+BENCH_VIEWER_ONE_QUERY=1 adds every viewer page read the way it was before the windows of record
+time (one query over the whole table), in the same rounds.
 """
 import datetime
 import os
@@ -27,6 +30,7 @@ REPS = int(os.environ.get("BENCH_VIEWER_REPS", "25"))
 PEER_REPS = int(os.environ.get("BENCH_VIEWER_PEER_REPS", "5"))
 DEEP_PAGES = int(os.environ.get("BENCH_VIEWER_DEEP_PAGES", "1000"))
 TARGET_MS = 50.0
+ONE_QUERY = " [one query]"
 
 
 class SQLTimer:
@@ -49,7 +53,7 @@ def main():
     from django.conf import settings
     from django.db import connections
 
-    from applogs import conf
+    from applogs import conf, paginator
     from applogs.paginator import encode_cursor
 
     logs = connections["applogs"]
@@ -110,12 +114,25 @@ def main():
     only = os.environ.get("BENCH_VIEWER_ONLY")
     if only:
         scenarios = [s for s in scenarios if re.search(only, s[0])]
+    if os.environ.get("BENCH_VIEWER_ONE_QUERY") == "1":
+        # Side by side in the same rounds: each viewer page also read as one query over the
+        # whole table, without the windows of record time (paginator.WINDOW_DAYS = ()).
+        scenarios += [(name + ONE_QUERY, url, kind) for name, url, kind in scenarios if kind == "viewer"]
 
     timers = {"applogs": SQLTimer(), "default": SQLTimer()}
     stats = {name: {"url": url, "kind": kind, "ms": [], "cpu_ms": [], "sql_ms": [], "rows": None, "sql": None}
              for name, url, kind in scenarios}
 
     def request(name, url, kind):
+        windows = paginator.WINDOW_DAYS
+        if name.endswith(ONE_QUERY):
+            paginator.WINDOW_DAYS = ()
+        try:
+            return timed_request(name, url, kind)
+        finally:
+            paginator.WINDOW_DAYS = windows
+
+    def timed_request(name, url, kind):
         alias = "default" if kind == "peer-admin" else "applogs"
         timer = timers[alias]
         timer.queries = []
@@ -215,7 +232,7 @@ def main():
             results["admin_ratios"][label] = ratio
             print(f"admin {label}: django-db-logger {sc[p]['median_ms']:.0f} ms / applogs "
                   f"{sc[a]['median_ms']:.1f} ms = {ratio:.0f}x")
-    viewer = [v for k, v in sc.items() if v["kind"] == "viewer" and "(extra" not in k]
+    viewer = [v for k, v in sc.items() if v["kind"] == "viewer" and "(extra" not in k and ONE_QUERY not in k]
     results["all_viewer_pages_met"] = all(v["target_met"] for v in viewer)
     print(f"every viewer page <= {TARGET_MS:.0f} ms median: "
           f"{'met' if results['all_viewer_pages_met'] else 'NOT met'}")
