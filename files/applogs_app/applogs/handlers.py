@@ -16,12 +16,13 @@ from .context import UNKNOWN, current
 from .rows import truncate as _truncate
 from .rows import truncate_extra
 
+_PLAIN_RECORD = logging.LogRecord("", 0, "", 0, "", (), None).__dict__
 # Attributes every LogRecord has; the rest came from `extra=` and go to the extra column.
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+_STANDARD = frozenset(_PLAIN_RECORD) | {
     "message", "asctime", "request", "ip", "user", "request_id", "taskName",
 }
 # How many attributes a record has when nothing was added to it.
-_PLAIN = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+_PLAIN = len(_PLAIN_RECORD)
 _host = None
 
 
@@ -184,10 +185,10 @@ class DBLogsHandler(logging.Handler):
             record.lineno,
             message,
             tb,
-            "" if ip is None else _column(ip),
-            "" if user is None else _column(user),
+            _column(ip),
+            _column(user),
             str(request_id or ""),
-            _host if _host is not None else _hostname(),
+            _hostname(),
             record.process,
             extra,
         )

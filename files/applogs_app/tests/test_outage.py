@@ -1,4 +1,5 @@
 """Database outages: the portal keeps working, nothing is lost, order is kept."""
+import contextlib
 import json
 import logging
 import os
@@ -155,18 +156,26 @@ def test_a_killed_writer_session_is_replaced_without_an_outage(make_logger, logs
     assert spool_files(tmp_path) == []
 
 
+@contextlib.contextmanager
+def table_away():
+    """The log table renamed while the block runs: every write fails as on an unmigrated
+    database; put back afterwards whatever happens."""
+    with connections["applogs"].cursor() as cur:
+        cur.execute("ALTER TABLE applogs_logrecord RENAME TO applogs_logrecord_away")
+    try:
+        yield
+    finally:
+        with connections["applogs"].cursor() as cur:
+            cur.execute("ALTER TABLE applogs_logrecord_away RENAME TO applogs_logrecord")
+
+
 def test_not_migrated_yet_then_migrated(make_logger, logs, tmp_path):
     logger, handler = make_logger("nomigrate", spool_dir=str(tmp_path))
     logger.info("nm 0")
     assert handler.flush(30)
-    with connections["applogs"].cursor() as cur:
-        cur.execute("ALTER TABLE applogs_logrecord RENAME TO applogs_logrecord_away")
-    try:
+    with table_away():
         logger.info("nm 1")
         assert handler.flush(30) is False
-    finally:
-        with connections["applogs"].cursor() as cur:
-            cur.execute("ALTER TABLE applogs_logrecord_away RENAME TO applogs_logrecord")
     logger.info("nm 2")
     assert handler.flush(30)
     assert list(rows(logger="applogs.tests.nomigrate").order_by("id").values_list("message", flat=True)) == [
@@ -179,15 +188,10 @@ def test_each_outage_is_announced_once_on_stderr(make_logger, logs, tmp_path, ca
     logger.info("tw 0")
     assert handler.flush(30)
     for outage in (1, 2):
-        with connections["applogs"].cursor() as cur:
-            cur.execute("ALTER TABLE applogs_logrecord RENAME TO applogs_logrecord_away")
-        try:
+        with table_away():
             for attempt in range(3):
                 logger.info("tw %d.%d", outage, attempt)
                 assert handler.flush(30) is False
-        finally:
-            with connections["applogs"].cursor() as cur:
-                cur.execute("ALTER TABLE applogs_logrecord_away RENAME TO applogs_logrecord")
         assert handler.flush(30)
         err = capfd.readouterr().err
         assert err.count("applogs: cannot write to database 'applogs'") == 1, (outage, err)
@@ -371,18 +375,13 @@ def test_unwritable_spool_counts_drops_and_reports_them(make_logger, logs, tmp_p
     logger, handler = make_logger("nospool", queue_size=5, spool_dir=str(blocker / "spool"))
     logger.info("ns warmup")
     assert handler.flush(30)
-    with connections["applogs"].cursor() as cur:
-        cur.execute("ALTER TABLE applogs_logrecord RENAME TO applogs_logrecord_away")
-    try:
+    with table_away():
         for chunk in range(5):
             for i in range(4):
                 logger.info("ns %d", chunk * 4 + i)
             assert handler.flush(30) is False
         dropped = handler.dropped
         assert dropped > 0
-    finally:
-        with connections["applogs"].cursor() as cur:
-            cur.execute("ALTER TABLE applogs_logrecord_away RENAME TO applogs_logrecord")
     assert handler.flush(30)
     err = capfd.readouterr().err
     assert err.count("applogs: dropping records: ") == 1, err
@@ -722,16 +721,11 @@ def test_a_torn_spool_line_is_counted_once_across_an_outage(make_logger, logs, t
     lines = [json.dumps(_orphan_row(name, i, dead)) for i in range(3)]
     (tmp_path / ("%s-%d-1.1.jsonl" % (prefix, dead))).write_text(
         "\n".join(lines) + "\n" + lines[0][:25])
-    with connections["applogs"].cursor() as cur:
-        cur.execute("ALTER TABLE applogs_logrecord RENAME TO applogs_logrecord_away")
-    try:
+    with table_away():
         logger, handler = make_logger("torn-adopter", spool_dir=str(tmp_path))
         logger.info("adopter")
         assert handler.flush(30) is False
         assert handler.flush(30) is False
-    finally:
-        with connections["applogs"].cursor() as cur:
-            cur.execute("ALTER TABLE applogs_logrecord_away RENAME TO applogs_logrecord")
     assert handler.flush(30)
     assert list(rows(logger=name).order_by("id").values_list("message", flat=True)) == [
         "orphan 0", "orphan 1", "orphan 2"]
