@@ -94,6 +94,28 @@ def test_filter_with_a_drf_like_wrapper():
     assert (record.ip, record.user) == ("10.1.1.1", "api-client")
 
 
+def test_a_record_about_another_request_is_described_by_that_request():
+    # django.request logs the request it is about; inside another request's context that one's
+    # address, user and id would be wrong.
+    served = factory.get("/served", REMOTE_ADDR="10.0.0.1")
+    other = factory.get("/other", REMOTE_ADDR="10.0.0.2")
+    other.user = NamedUser("other-user")
+    token = context.activate(context.RequestContext(ip="10.0.0.1", request_id="rid-served",
+                                                    request=served, user="served-user"))
+    try:
+        record = filtered(request=other)
+    finally:
+        context.deactivate(token)
+    assert (record.ip, record.user, record.request_id) == ("10.0.0.2", "other-user", "")
+
+
+def test_a_request_the_filter_cannot_read_gives_dashes_and_no_request_id():
+    request = factory.get("/x", REMOTE_ADDR="10.0.0.4")
+    request.META = None  # not a mapping: reading the address fails inside the filter
+    record = filtered(request=request)
+    assert (record.ip, record.user, record.request_id) == ("--", "--", "")
+
+
 def test_filter_survives_a_user_that_raises():
     class Broken:
         @property
@@ -289,6 +311,67 @@ def test_real_user_from_auth():
     request = factory.get("/x")
     request.user = user
     assert filtered(request=request).user == "kuznetsov"
+
+
+def test_a_user_already_loaded_is_used_without_touching_request_user():
+    # AuthenticationMiddleware keeps the user it loaded in request._cached_user; reading
+    # request.user again could run a query where none may run (an async view).
+    class NotHere:
+        @property
+        def user(self):
+            raise RuntimeError("request.user must not be evaluated")
+
+    request = factory.get("/x")
+    request.__class__ = type("R", (type(request), NotHere), {})
+    request._cached_user = NamedUser("petrova")
+    assert filtered(request=request).user == "petrova"
+
+
+def test_a_user_that_is_not_authenticated_or_does_not_say_has_no_name():
+    class Unauthenticated(NamedUser):
+        is_authenticated = False
+
+    class Silent:  # neither authenticated nor anonymous: nothing to trust
+        def get_username(self):
+            return "nobody-knows"
+
+    for user in (Unauthenticated("guest"), Silent()):
+        request = factory.get("/x")
+        request.user = user
+        assert filtered(request=request).user == "--"
+
+
+def test_a_user_whose_loading_logs_is_resolved_once_without_recursion():
+    # Loading request.user runs SQL that django.db.backends logs; with the filter on that logger's
+    # handler too, the SQL record asks for the user while it is being resolved.
+    records = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            records.append((record.getMessage(), record.user))
+
+    handler = Capture()
+    handler.addFilter(RequestContextFilter())
+    logger = logging.getLogger("applogs.tests.user_loading")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+    class LoadsWithSql:
+        @property
+        def user(self):
+            logger.warning("SELECT FROM auth_user")
+            return NamedUser("sidorov")
+
+    request = factory.get("/x")
+    request.__class__ = type("R", (type(request), LoadsWithSql), {})
+    token = context.activate(context.RequestContext(ip="10.0.0.3", request=request))
+    try:
+        logger.warning("first")
+        logger.warning("second")
+    finally:
+        context.deactivate(token)
+        logger.removeHandler(handler)
+    assert records == [("SELECT FROM auth_user", "--"), ("first", "sidorov"), ("second", "sidorov")]
 
 
 @needs_async
