@@ -103,8 +103,8 @@ def test_explicit_time_zone():
 
 def test_other_types():
     row = [None, True, 7, 1.5, decimal.Decimal("2.50"), datetime.date(2024, 5, 1), {"b": 1, "a": "=x"}, b"\xff", object,
-           datetime.time(13, 5, 7), datetime.datetime(2024, 5, 1, 13, 5, 7)]
-    ws = _load(_write(list("abcdefghijk"), [row]))
+           datetime.time(13, 5, 7), datetime.datetime(2024, 5, 1, 13, 5, 7), datetime.time(8, 0, tzinfo=UTC)]
+    ws = _load(_write(list("abcdefghijkl"), [row]))
     values = [c.value for c in ws[2]]
     assert values[:5] == [None, True, 7, 1.5, 2.5]
     assert values[5] == datetime.datetime(2024, 5, 1)
@@ -115,6 +115,7 @@ def test_other_types():
     assert values[9] == datetime.time(13, 5, 7) and ws["J2"].number_format == "hh:mm:ss"
     assert values[10] == datetime.datetime(2024, 5, 1, 13, 5, 7)
     assert ws["K2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert values[11] == datetime.time(8, 0)  # Excel has no time zones: the time as given
 
 
 def test_header_bold_and_notice():
@@ -144,14 +145,27 @@ def test_response_streams_a_file():
     assert [ws["A2"].value, ws["A3"].value] == ["=1", "x"]
 
 
+def _mixed_content(element):
+    """Elements of a part holding text beside child elements: SpreadsheetML has none, and Excel
+    refuses a part that does (a lenient reader such as openpyxl skips it)."""
+    found = []
+    for e in element.iter():
+        children = list(e)
+        if children and (e.text or "").strip():
+            found.append(e.tag)
+        found.extend(c.tag for c in children if (c.tail or "").strip())
+    return found
+
+
 def test_package_is_a_valid_workbook():
-    buf = _write(["a", "b"], [["x", 1], [datetime.date(2024, 1, 1), "=y"]], notice="note", column_widths=[5, None])
+    buf = _write(["a", "b"], [["x", 1], [datetime.date(2024, 1, 1), "=y"], ["a]]>b <c> & d", 2]],
+                 notice="note", column_widths=[5, None])
     archive = zipfile.ZipFile(buf)
     assert archive.testzip() is None  # every member's CRC matches
     names = archive.namelist()
     assert names[0] == "[Content_Types].xml"
-    for name in names:  # every part is well-formed XML
-        ElementTree.fromstring(archive.read(name))
+    for name in names:  # every part is well-formed XML, without text between its elements
+        assert _mixed_content(ElementTree.fromstring(archive.read(name))) == [], name
     ns = "{http://schemas.openxmlformats.org/package/2006/content-types}"
     types = ElementTree.fromstring(archive.read("[Content_Types].xml"))
     overrides = {e.get("PartName"): e.get("ContentType") for e in types.iter(ns + "Override")}
@@ -173,6 +187,26 @@ def test_package_is_a_valid_workbook():
     assert ws.freeze_panes == "A2"
     assert ws.column_dimensions["A"].width == pytest.approx(5.71, abs=0.01)
     assert [c.value for c in ws[2]] == ["x", 1]
+    assert [c.value for c in ws[4]] == ["a]]>b <c> & d", 2]
+
+
+def test_a_column_narrower_than_a_character_keeps_its_width():
+    ws = _load(_write(["a"], [["x"]], column_widths=[0.5]))
+    assert ws.column_dimensions["A"].width == pytest.approx(0.5, abs=0.01)
+
+
+def test_the_number_of_data_rows_is_returned():
+    assert write_xlsx(io.BytesIO(), ["a"], [["x"], ["y"], ["z"]], notice="not a data row") == 3
+
+
+def test_a_notice_read_after_the_view_returned_is_in_the_views_language():
+    from django.utils import translation
+
+    with translation.override("ru"):
+        stream = XlsxStream(["h"], [["x"]], notice=translation.get_language)
+    with translation.override("en"):
+        buf = io.BytesIO(b"".join(stream))
+    assert _load(buf)["A4"].value == "ru"
 
 
 def test_stream_starts_before_the_rows_are_read():
