@@ -96,8 +96,11 @@ def _payloads(rnd, n, lo, hi):
     return out
 
 
-def generate(n, seed=20261127):
-    """Yield n rows as tuples in APPLOGS_COLUMNS order, COPY-text-escaped, oldest first."""
+def generate(n, seed=20261127, start_epoch=START_EPOCH):
+    """Yield n rows as tuples in APPLOGS_COLUMNS order, COPY-text-escaped, oldest first.
+
+    The rows span SPAN_DAYS from start_epoch (seconds); only their times depend on it.
+    """
     rnd = random.Random(seed)
     rr = rnd.random
     ri = rnd.randint
@@ -136,7 +139,7 @@ def generate(n, seed=20261127):
     needle_at = {n // 7, n // 2, n - n // 10}
 
     mean_gap_us = SPAN_DAYS * 86400e6 / max(n, 1)
-    t = START_EPOCH * 1_000_000
+    t = start_epoch * 1_000_000
     last_sec, prefix = None, ""
     remaining = 0
     rid = ip = user = host = proc = ""

@@ -55,11 +55,20 @@ class _ListReader:
         return chunk
 
 
-def _data_days():
+def _data_days(start_epoch=None):
     from bench import datagen
 
-    start = datetime.datetime.fromtimestamp(datagen.START_EPOCH, UTC)
-    return start, start + 91 * DAY
+    start = datetime.datetime.fromtimestamp(start_epoch or datagen.START_EPOCH, UTC)
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return first, first + (datagen.SPAN_DAYS + 2) * DAY
+
+
+def _live_start():
+    """A start for the data set whose newest rows are about now: the viewer's pages then read
+    the windows of record time ("the last day", "the last week") as on a live portal."""
+    from bench import datagen
+
+    return int(time.time()) // 3600 * 3600 - datagen.SPAN_DAYS * 86400
 
 
 def _empty(conn, part, restart_identity=False):
@@ -85,19 +94,21 @@ def load(n):
     with conn.cursor() as cur:
         meta = bench_load._meta(cur)
     conn.commit()
-    if meta.get("rows") == str(n) and meta.get("gen_version") == bench_load.GEN_VERSION:
-        print("partitions: %d rows already loaded" % n, flush=True)
+    if (meta.get("rows") == str(n) and meta.get("gen_version") == bench_load.GEN_VERSION
+            and "start_epoch" in meta):
+        print("partitions: %d rows already loaded (newest day %s)" % (n, meta.get("today")), flush=True)
         return
     part = Partitions("applogs")
     _empty(conn, part, restart_identity=True)
     conn.commit()
-    first, last = _data_days()
+    start_epoch = _live_start()
+    first, last = _data_days(start_epoch)
     day = first
     while day < last:
         part.create(day, day + DAY)
         day += DAY
     t = time.perf_counter()
-    reader = datagen.ChunkReader(datagen.generate(n), datagen.applogs_line)
+    reader = datagen.ChunkReader(datagen.generate(n, start_epoch=start_epoch), datagen.applogs_line)
     bench_load._copy(conn, "applogs_logrecord", datagen.APPLOGS_COLUMNS, reader)
     print("partitions: loaded %d rows in %.0f s" % (n, time.perf_counter() - t), flush=True)
     # The definitions _copy read back say "ON ONLY" for a partitioned table: that made empty,
@@ -137,7 +148,8 @@ def load(n):
         # A partitioned table's own statistics are gathered only by an explicit ANALYZE.
         cur.execute("ANALYZE applogs_logrecord")
         for k, v in (("rows", str(n)), ("gen_version", bench_load.GEN_VERSION),
-                     ("initial_migration", bench_load.initial_migration_hash()), ("today", today.isoformat())):
+                     ("initial_migration", bench_load.initial_migration_hash()), ("today", today.isoformat()),
+                     ("start_epoch", str(start_epoch))):
             cur.execute("INSERT INTO bench_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                         [k, v])
     sizes(conn, "partitions-sizes-part%d" % n)
@@ -369,7 +381,7 @@ def convert(n):
         kind = cur.fetchone()[0]
     conn.commit()
     if meta.get("rows") != str(n) or kind != "r":
-        reader = datagen.ChunkReader(datagen.generate(n), datagen.applogs_line)
+        reader = datagen.ChunkReader(datagen.generate(n, start_epoch=start_epoch), datagen.applogs_line)
         bench_load._copy(conn, "applogs_logrecord", datagen.APPLOGS_COLUMNS, reader)
         with conn.cursor() as cur:
             cur.execute("INSERT INTO bench_meta VALUES ('rows', %s) ON CONFLICT (key) DO UPDATE SET value = %s",
