@@ -62,6 +62,7 @@ def test_changelist_pages_forward(admin_client):
     third = admin_client.get(CHANGELIST + page(3))
     assert sorted(set(changelist_ids(third))) == list(range(1, 51))
     assert 'href="%s"' % page(4) not in third.content.decode()
+    assert 'href="%s"' % page(1) in third.content.decode()  # the way back to the first page
     assert "50 log records on this page" in third.content.decode()
     # Nothing pretends to know the total.
     content = first.content.decode()
