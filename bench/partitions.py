@@ -12,7 +12,6 @@ benchmark (bench/viewer.py with BENCH_DATASET=part<N>) then runs on it unchanged
 .cache/bench-results/partitions-*.json; docs/benchmarks.md reads them.
 """
 import datetime
-import io
 import os
 import sys
 import threading
@@ -381,7 +380,7 @@ def convert(n):
         kind = cur.fetchone()[0]
     conn.commit()
     if meta.get("rows") != str(n) or kind != "r":
-        reader = datagen.ChunkReader(datagen.generate(n, start_epoch=start_epoch), datagen.applogs_line)
+        reader = datagen.ChunkReader(datagen.generate(n), datagen.applogs_line)
         bench_load._copy(conn, "applogs_logrecord", datagen.APPLOGS_COLUMNS, reader)
         with conn.cursor() as cur:
             cur.execute("INSERT INTO bench_meta VALUES ('rows', %s) ON CONFLICT (key) DO UPDATE SET value = %s",
