@@ -31,7 +31,8 @@ MATRIX = {
     "4.2": ("3.8", "3.9", "3.10", "3.11", "3.12"),
     "5.2": ("3.10", "3.11", "3.12", "3.13"),
 }
-# The one cell that also runs the headless Chromium test (selenium 4 needs Python 3.8+).
+# The one cell that also runs the headless Chromium test (selenium 4 needs Python 3.8+) and opens
+# exports in LibreOffice.
 BROWSER_CELL = ("5.2", "3.13")
 # The cells that also run the load tests (marker `heavy`): the oldest and the newest Python.
 HEAVY_CELLS = (("1.11", "3.6"), ("5.2", "3.13"))
@@ -137,6 +138,8 @@ def tests(session, django):
         "APPLOGS_TEST_SPOOL_DIR": os.path.join(os.environ.get("APPLOGS_TEST_SPOOL_DIR", "/tmp"), cell),
         # The browser test runs in one cell only (it is slow); there a missing Chromium fails it.
         "APPLOGS_TEST_BROWSER": "1" if (django, session.python) == BROWSER_CELL else "0",
+        # So do the tests that open exports in LibreOffice (xlsexport.testing).
+        "XLSEXPORT_TEST_LIBREOFFICE": "1" if (django, session.python) == BROWSER_CELL else "0",
         # The 100,000-row export read back cell by cell takes minutes of CPU: at that size in the
         # browser's cell, at 10,000 rows in the other load-test cell.
         "APPLOGS_TEST_EXPORT_ROWS": "100000" if (django, session.python) == BROWSER_CELL else "10000",

@@ -8,6 +8,8 @@ import openpyxl
 import pytest
 from django.db import connections
 
+from xlsexport.testing import libreoffice_rows, soffice
+
 from applogs.export import COLUMNS
 from applogs.models import LEVEL_CHOICES
 
@@ -281,3 +283,23 @@ def test_export_of_100000_rows_read_back_cell_by_cell(viewer, settings):
         assert not cells, "record %d: extra cells %r" % (rec["id"], cells)
     assert count == BIG
     assert next(rows, None) is None  # no notice: not capped
+
+    # The same file in LibreOffice Calc, where the tests open workbooks in it (one cell of the matrix).
+    office = soffice()
+    if office:
+        shown = libreoffice_rows(body, office)
+        assert shown[0] == [header for header, _, _ in COLUMNS]
+        assert len(shown) == BIG + 1
+        for rec, row in zip(reversed(records), shown[1:]):
+            expected = [_shown(column, value) for column, (value, _) in enumerate(_expected_cells(rec), start=1)]
+            # Calc shows whole seconds (rounded): the time is checked to the second.
+            when = datetime.datetime.strptime(row[1], "%Y-%m-%d %H:%M:%S")
+            assert abs(when - expected[1]) <= datetime.timedelta(seconds=1), "record %d: %s" % (rec["id"], row[1])
+            assert row[:1] + row[2:] == expected[:1] + expected[2:], "record %d" % rec["id"]
+
+
+def _shown(column, value):
+    """A cell of the big export as LibreOffice's CSV shows it (the time column kept as datetime)."""
+    if value is None:
+        return ""
+    return value if column == 2 else str(value)

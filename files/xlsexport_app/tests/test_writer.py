@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 from django.utils import timezone
 
+from xlsexport.testing import libreoffice_rows, soffice_or_skip
 from xlsexport.writer import CONTENT_TYPE, XlsxStream, to_cell_value, write_xlsx, xlsx_response
 
 UTC = datetime.timezone.utc
@@ -188,6 +189,32 @@ def test_package_is_a_valid_workbook():
     assert ws.column_dimensions["A"].width == pytest.approx(5.71, abs=0.01)
     assert [c.value for c in ws[2]] == ["x", 1]
     assert [c.value for c in ws[4]] == ["a]]>b <c> & d", 2]
+
+
+def test_libreoffice_shows_every_cell_as_written():
+    """The workbook opened by LibreOffice Calc, the support staff's spreadsheet application: every
+    cell reads as the export meant it, formula-like text stays text (Calc evaluates formulas), and
+    what XML forbids is gone."""
+    soffice = soffice_or_skip()
+    formula_like = ["=1+1", '=HYPERLINK("http://evil.example","x")', "+1", "-2+3", "@SUM(A1)", "\tx",
+                    "\x07=cmd|' /C calc'!A0", "\x00\x1b+1"]
+    typed = [None, True, 7, -3, 1.5, decimal.Decimal("2.50"), 12345678901234, datetime.date(2024, 5, 1),
+             datetime.time(13, 5, 7), datetime.datetime(2024, 1, 31, 21, 30, 15, tzinfo=UTC),
+             {"b": 1, "a": "=x"}, b"\xff", "a]]>b <c> & d", "Журнал, «кавычки»", "a\x00b\x01c\x0bd",
+             "l1\r\nl2\rl3", "x" * 40000]
+    headers = ["Когда", "what"] + ["h%d" % i for i in range(len(typed) - 2)]
+    buf = io.BytesIO()
+    with timezone.override("Europe/Moscow"):
+        write_xlsx(buf, headers, [typed] + [[text] for text in formula_like], notice="Выгрузка обрезана")
+    rows = libreoffice_rows(buf.getvalue(), soffice)
+    assert rows[0] == headers
+    assert rows[1] == ["", "TRUE", "7", "-3", "1.5", "2.5", "12345678901234", "2024-05-01", "13:05:07",
+                       "2024-02-01 00:30:15", '{"a": "=x", "b": 1}', "\ufffd", "a]]>b <c> & d",
+                       "Журнал, «кавычки»", "abcd", "l1\nl2\nl3", "x" * 32767]
+    assert [row[0] for row in rows[2:2 + len(formula_like)]] == [
+        "=1+1", '=HYPERLINK("http://evil.example","x")', "+1", "-2+3", "@SUM(A1)", "\tx",
+        "=cmd|' /C calc'!A0", "+1"]
+    assert [row[0] for row in rows[2 + len(formula_like):]] == ["", "Выгрузка обрезана"]
 
 
 def test_a_column_narrower_than_a_character_keeps_its_width():
