@@ -31,6 +31,11 @@ _RETRY_MAX = 10.0
 _local = threading.local()
 
 
+def next_retry_delay(previous=None):
+    """Seconds from a failed attempt to the next during an outage: 0.5 s, doubling up to 10 s."""
+    return _RETRY_MIN if previous is None else min(previous * 2, _RETRY_MAX)
+
+
 def in_writer_thread():
     """True in a writer thread: what it causes to be logged must not be queued again."""
     return getattr(_local, "is_writer", False)
@@ -126,7 +131,7 @@ class Writer:
         self.skipped = 0
         self.outage = False
         self.retry_at = 0.0
-        self.retry_delay = _RETRY_MIN
+        self.retry_delay = next_retry_delay()
         self.warned_drops = False
         self.thread = None
         self.start_lock = threading.Lock()
@@ -309,11 +314,11 @@ class Writer:
                 _say("cannot write to database %r (%s); keeping records in memory, then %s"
                      % (self.options.database, reason, where))
             else:
-                self.retry_delay = min(self.retry_delay * 2, _RETRY_MAX)
+                self.retry_delay = next_retry_delay(self.retry_delay)
             self.retry_at = time.monotonic() + self.retry_delay
             return False
         self.outage = False
-        self.retry_delay = _RETRY_MIN
+        self.retry_delay = next_retry_delay()
         return True
 
     def _take(self, n):

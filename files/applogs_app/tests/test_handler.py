@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import uuid
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from django.db import connections, transaction
 
 from applogs.handlers import DBLogsHandler
+from applogs.listener import next_retry_delay
 from applogs.models import LogRecord
 
 from .support import wait_for
@@ -213,6 +215,36 @@ def test_bad_records_never_poison_a_batch(make_logger, logs):
     assert rows(message="custom level beyond smallint").get().level == 32767
     assert rows(message__startswith="surrogate").get().message == "surrogate ? here"
     assert handler.dropped == 0
+
+
+def test_a_full_batch_is_written_at_once_without_a_flush(make_logger, logs):
+    # The flush interval is an hour: only the full batch waking the writer can bring these in.
+    logger, handler = make_logger("full_batch", batch_size=10, flush_interval=3600)
+    for i in range(10):
+        logger.info("batch %d", i)
+    wait_for(lambda: rows(logger="applogs.tests.full_batch").count() == 10, what="the full batch")
+
+
+def test_records_wait_for_their_batch_or_the_flush_interval(make_logger, logs):
+    # One record of a batch of 100 waits for more (one COPY per batch, not per record) until the
+    # flush interval, here an hour; flush() brings it in at once.
+    logger, handler = make_logger("batched", batch_size=100, flush_interval=3600)
+    logger.info("alone")
+    cpu = time.process_time()
+    time.sleep(1)  # the writer has been woken by the first record: give it time to misbehave
+    assert not rows(logger="applogs.tests.batched").exists()
+    # ... and it waits asleep: the whole process spent a fraction of that second on the CPU (a
+    # writer polling its queue spends all of it).
+    assert time.process_time() - cpu < 0.5
+    assert handler.flush(30)
+    assert rows(logger="applogs.tests.batched").count() == 1
+
+
+def test_retries_during_an_outage_back_off_from_half_a_second_to_ten():
+    delays = [next_retry_delay()]
+    for _ in range(6):
+        delays.append(next_retry_delay(delays[-1]))
+    assert delays == [0.5, 1, 2, 4, 8, 10, 10]
 
 
 def test_handler_kwargs_win_over_settings(settings):
