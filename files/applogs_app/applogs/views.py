@@ -7,7 +7,7 @@ import functools
 import html
 import json
 import os
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -243,6 +243,15 @@ def _rows_html(rows):
     return mark_safe("".join(out))
 
 
+def _bar_query(params):
+    """A chart bar's list query: the list's filters with the bar's since and until. What
+    filter_query(params, since=..., until=...) gives, with the filters encoded once per page
+    rather than once per bar (since and until come last there too)."""
+    filters = filter_query(params, since=None, until=None)
+    prefix = filters + "&" if filters else ""
+    return lambda since, until: prefix + urlencode([("since", since), ("until", until)])
+
+
 @viewer_view
 def log_list(request):
     form = LogFilterForm(request.GET)
@@ -266,8 +275,7 @@ def log_list(request):
         # those written since the page was read (ids grow in the order records are written).
         tail_after=max([r.pk for r in page.rows] or [0]) if is_first_page else None,
         tail_script=_static_text("tail.js") if is_first_page else None,
-        chart=chart_context(form, dict(LEVEL_CHOICES),
-                            lambda since, until: filter_query(request.GET, since=since, until=until)),
+        chart=chart_context(form, dict(LEVEL_CHOICES), _bar_query(request.GET)),
         export_max_rows=number_format(int(conf.get("EXPORT_MAX_ROWS")), force_grouping=True),
     )
     return render(request, "applogs/list.html", context)

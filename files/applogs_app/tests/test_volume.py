@@ -199,6 +199,22 @@ def test_chart_bars_link_to_their_records(viewer, settings):
         assert sorted(ids) == sorted(r.id for r in matching if start <= r.created < start + minutes(5))
 
 
+@pytest.mark.parametrize("query", [
+    "", "level=ERROR&level=CRITICAL&logger=api", "since=2024-01-10T12:00:00Z&logger=a+b%26c&until=x",
+    "after=abc&q=%3Cscript%3E&until=2024-01-10T14:59:59Z", "before=x&level=",
+])
+def test_a_bars_query_is_the_lists_filters_with_its_time_range(query):
+    from django.http import QueryDict
+
+    from applogs.views import _bar_query, filter_query
+
+    params = QueryDict(query)
+    since, until = "2024-01-10T12:05:00+00:00", "2024-01-10T12:09:59.999999+00:00"
+    # The same parameters with the same values (the order of different names may differ).
+    assert sorted(QueryDict(_bar_query(params)(since, until)).lists()) == sorted(
+        QueryDict(filter_query(params, since=since, until=until)).lists())
+
+
 @viewer_db
 @pytest.mark.parametrize("params", [{"q": "x"}, {"user": "alice"}, {"ip": "10.0.0.1"}, {"request_id": "r1"}])
 def test_chart_says_when_it_cannot_serve_the_filter(viewer, params):
