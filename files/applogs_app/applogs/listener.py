@@ -227,8 +227,6 @@ class Writer:
         with self.cond:
             request = self.requested
         stop = self.stop_at is not None
-        if stop:
-            self.sink.deadline = self.stop_at
         if stop or request != self.answered or not self.outage or time.monotonic() >= self.retry_at:
             ok = self._drain()
         else:

@@ -36,6 +36,7 @@ class Watchdog:
         self.thread = None
 
     def arm(self, fd, seconds):
+        """Cut fd after seconds, or at the cap if that comes first; returns when (monotonic)."""
         with self.cond:
             deadline = time.monotonic() + seconds
             if self.cap is not None:
@@ -49,9 +50,10 @@ class Watchdog:
                     # A first write at interpreter shutdown (a command that logs and exits): Python
                     # 3.12+ starts no thread then. The connection's statement timeout and keepalives
                     # still bound this write.
-                    return
+                    return deadline
                 self.thread = thread
             self.cond.notify()
+            return deadline
 
     def limit(self, deadline):
         """No operation may last beyond deadline, the one under way included."""
@@ -98,7 +100,6 @@ class Sink:
         self.conn = None
         self.driver = None
         self.watchdog = Watchdog()
-        self.deadline = None  # set at exit: no write may last beyond it
         self.refused = ""  # the server's reason for the last refused data
         self.backend = None  # server process of the connection
         # (server process, rows) of the last COPY that failed without telling whether it
@@ -161,19 +162,13 @@ class Sink:
     def limit(self, deadline):
         """At exit: no write may last beyond deadline, the one under way included (a COPY
         waiting for a lock another session holds would otherwise wait the write timeout)."""
-        self.deadline = deadline
         self.watchdog.limit(deadline)
-
-    def _timeout(self):
-        timeout = self.options.write_timeout
-        if self.deadline is not None:
-            timeout = min(timeout, max(0.1, self.deadline - time.monotonic()))
-        return timeout
 
     def _copy(self, data):
         if self.conn is None:
             self.connect()
-        self.watchdog.arm(self.conn.fileno(), self._timeout())
+        start = time.monotonic()
+        deadline = self.watchdog.arm(self.conn.fileno(), self.options.write_timeout)
         try:
             with self.conn.cursor() as cur:
                 if hasattr(cur, "copy_expert"):  # psycopg2
@@ -184,7 +179,9 @@ class Sink:
         finally:
             if self.watchdog.disarm():
                 self.close()
-                raise Outage("no answer from the database within %.0f s" % self._timeout())
+                # The bound it was armed with, or less when the exit deadline came during the write.
+                waited = min(deadline, time.monotonic()) - start
+                raise Outage("no answer from the database within %.0f s" % waited)
 
     def _is_data_error(self, exc):
         d = self.driver
