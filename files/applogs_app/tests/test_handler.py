@@ -240,6 +240,20 @@ def test_records_wait_for_their_batch_or_the_flush_interval(make_logger, logs):
     assert rows(logger="applogs.tests.batched").count() == 1
 
 
+def test_a_lone_record_lands_after_the_flush_interval_without_a_flush(make_logger, logs):
+    # Nothing more is logged and nobody flushes: the first record starts the flush interval.
+    logger, handler = make_logger("lone", batch_size=100, flush_interval=0.5)
+    logger.info("lone")
+    wait_for(lambda: rows(logger="applogs.tests.lone").exists(), what="the lone record")
+
+
+def test_the_writer_thread_is_named_for_thread_dumps(make_logger, logs):
+    # What py-spy or faulthandler shows of a portal's process names the thread.
+    logger, handler = make_logger("named", batch_size=3)
+    logger.info("named")
+    assert "applogs-writer" in [t.name for t in threading.enumerate()]
+
+
 def test_retries_during_an_outage_back_off_from_half_a_second_to_ten():
     delays = [next_retry_delay()]
     for _ in range(6):

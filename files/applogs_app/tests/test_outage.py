@@ -215,6 +215,40 @@ def test_full_queue_overflows_to_the_spool_in_order(make_logger, logs, tmp_path)
     assert not rows(logger="applogs").exists()
 
 
+def _writer_waits_for_a_lock():
+    with connections["applogs"].cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = 'applogs-writer'"
+                    " AND wait_event_type = 'Lock' AND datname = current_database()")
+        return cur.fetchone() is not None
+
+
+def test_the_memory_queue_holds_exactly_queue_size_records(make_logger, logs, tmp_path):
+    logger, handler = make_logger("qexact", queue_size=5, batch_size=1, spool_dir=str(tmp_path))
+    logger.info("seq 0")
+    assert handler.flush(30)
+    with hold_table_lock():
+        logger.info("seq 1")
+        # The writer holds record 1 in its COPY, stuck behind the lock: the queue is empty.
+        wait_for(_writer_waits_for_a_lock, what="the writer to wait for the lock")
+        for i in range(2, 12):
+            logger.info("seq %d", i)
+        # Five in memory, the other five in the spool.
+        assert [r[6] for r in spool_rows(tmp_path)] == ["seq %d" % i for i in range(7, 12)]
+    assert handler.flush(30)
+    assert sequence("applogs.tests.qexact") == list(range(12))
+
+
+def test_records_kept_in_an_outage_land_when_it_ends_without_a_flush(make_logger, logs, tmp_path):
+    # Nobody flushes and nothing more is logged: the writer's own retries bring them in.
+    logger, handler = make_logger("outage_ends", spool_dir=str(tmp_path), flush_interval=0.2)
+    logger.info("oe 0")
+    assert handler.flush(30)
+    with table_away():
+        logger.info("oe 1")
+        assert handler.flush(30) is False  # the writer is in its outage
+    wait_for(lambda: rows(logger="applogs.tests.outage_ends").count() == 2, what="the kept record")
+
+
 def test_memory_queue_is_bounded_in_characters_too(make_logger, logs, tmp_path):
     # Large records fill the queue's character bound long before its record bound.
     logger, handler = make_logger("qbytes", queue_size=10000, queue_bytes=65536, batch_size=1,
@@ -294,6 +328,7 @@ def test_each_episode_of_drops_is_warned_once_on_stderr(make_logger, logs, tmp_p
     reports = rows(logger="applogs", level=logging.WARNING).order_by("id")
     assert [r.message for r in reports] == [
         "applogs: %d log record(s) were dropped (spool full or unavailable)" % n for n in dropped]
+    assert {(r.module, r.func, r.lineno, r.traceback) for r in reports} == {("writer", "", None, "")}
 
 
 def _orphan_row(name, i, pid):
@@ -647,6 +682,7 @@ def test_exit_with_the_database_host_unreachable_spools_everything(logs, tmp_pat
     # psycopg2 < 2.9 says only "timeout expired"; later releases prefix the server's address.
     assert "timeout expired" in proc.stderr, proc.stderr
     assert "not written at exit" not in proc.stderr
+    assert "could neither be written nor spooled" not in proc.stderr
     assert [r[6] for r in spool_rows(spool)] == ["unreachable %d" % i for i in range(50)]
 
 
