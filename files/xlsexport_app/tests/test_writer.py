@@ -1,6 +1,7 @@
 import datetime
 import decimal
 import io
+import sys
 import tempfile
 import tracemalloc
 import zipfile
@@ -55,6 +56,14 @@ def test_illegal_characters_removed():
     cell = _load(_write(["h"], [["a\x00b\x01c\x0bd\x1fe\tf\ng"]]))["A2"]
     # Tab and newline are legal inside a cell and stay.
     assert cell.value == "abcde\tf\ng"
+
+
+def test_printable_text_has_no_character_xlsx_forbids():
+    # The writer skips the removal for text that str.isprintable() passes: true on every Python
+    # (and Unicode database) it runs on.
+    from xlsexport.writer import ILLEGAL_CHARACTERS_RE
+
+    assert not [c for c in range(sys.maxunicode + 1) if chr(c).isprintable() and ILLEGAL_CHARACTERS_RE.match(chr(c))]
 
 
 def test_carriage_returns_read_back_as_line_feeds():

@@ -34,6 +34,7 @@ CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.shee
 # Spreadsheet programs treat a cell starting with one of these as a formula when it is typed in or
 # imported, which is how exported log text ("=HYPERLINK(...)") turns into an attack.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_FIRST = "".join(FORMULA_PREFIXES)  # each prefix is one character
 
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -56,7 +57,10 @@ _BLOCK_SIZE = 1 << 16
 
 def clean_text(value):
     """Text without the control characters XLSX forbids, cut to what a cell can hold."""
-    return ILLEGAL_CHARACTERS_RE.sub("", value)[:MAX_CELL_LENGTH]
+    # Printable text has none of them (isprintable() is much cheaper than the regex).
+    if not value.isprintable():
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return value[:MAX_CELL_LENGTH]
 
 
 def to_cell_value(value, tzinfo=None):
@@ -200,12 +204,15 @@ class _SheetRows:
             if kind is str:
                 if not value:
                     continue
-                value = illegal_sub("", value)
+                if not value.isprintable():
+                    value = illegal_sub("", value)
+                    if not value:
+                        continue
                 if len(value) > MAX_CELL_LENGTH:
                     value = value[:MAX_CELL_LENGTH]
-                if "\r" in value or value.startswith(FORMULA_PREFIXES):
+                if value[0] in FORMULA_FIRST or "\r" in value:
                     append(_text_cell(column + suffix, value))
-                elif value:
+                else:
                     append('<c r="%s%s" t="inlineStr"><is><t xml:space="preserve">%s</t></is></c>' % (
                         column, suffix, value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")))
             elif kind is int:
