@@ -174,7 +174,7 @@ def _prepare_rows(rows):
     the current time zone, the date in the active language's SHORT_DATE_FORMAT (formatted by Django
     once per day on the page), the time of day on the 24-hour clock with seconds as in every
     language's log; the detail URL; the message head cut to MESSAGE_HEAD characters with "…"
-    (summary_queryset fetches MESSAGE_HEAD + 1). The template still escapes the strings."""
+    (summary_queryset fetches MESSAGE_HEAD + 1). _rows_html escapes them; the follow mode sets them as text."""
     detail_prefix = reverse("applogs:list")  # detail is "<pk>/" under the list (urls.py)
     dates = {}
     for r in rows:
@@ -207,7 +207,7 @@ _ROW = ('<tr class="lvl-%(css)s" data-id="%(id)d">'
 def _rows_html(rows):
     """The list's rows (after _prepare_rows) as HTML, every value escaped. Written here rather than
     in list.html: a template loop resolving twenty variables per row was most of a page's CPU
-    time (docs/benchmarks.md, "Pages read in windows of record time")."""
+    time (docs/benchmarks.md, "Python CPU per page")."""
     level_names = dict(LEVEL_CHOICES)
     esc = html.escape
     logger_title = esc(str(_("Records of this logger and its children")))
