@@ -437,6 +437,17 @@ def test_writer_that_could_not_write_at_exit_says_so_every_time_it_is_asked(logs
     assert [r[6] for r in spool_rows(tmp_path)] == ["orphan 0"]
 
 
+def test_a_second_shutdown_reports_what_the_first_did(logs, tmp_path):
+    # atexit and a server's own shutdown hook may both stop the writer.
+    from applogs.listener import Options, Writer
+
+    writer = Writer(Options(spool_dir=str(tmp_path)))
+    writer.put(_orphan_row("applogs.tests.shutdown_twice", 0, os.getpid()))
+    assert writer.shutdown(10) is True
+    assert writer.shutdown(10) is True
+    assert rows(logger="applogs.tests.shutdown_twice").count() == 1
+
+
 def test_exit_with_nowhere_to_put_the_records_says_how_many_and_why(logs, tmp_path, capfd):
     from applogs.listener import Options, Writer
 
