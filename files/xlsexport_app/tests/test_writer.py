@@ -1,5 +1,6 @@
 import datetime
 import decimal
+import enum
 import io
 import sys
 import tempfile
@@ -32,7 +33,7 @@ def _write(headers, rows, **kwargs):
     "payload",
     ["=1+1", '=HYPERLINK("http://evil.example","x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\r=1", "\rx",
      # A prefix revealed once the control characters XLSX forbids are removed.
-     "\x07=cmd|' /C calc'!A0", "\x00\x1b+1", "\x08@SUM(A1)"],
+     "\x07=cmd|' /C calc'!A0", "\x00\x1b+1", "\x08@SUM(A1)", '=A1&"<b>"'],
 )
 def test_formula_like_text_is_stored_as_text(payload):
     buf = _write(["h"], [[payload]])
@@ -77,6 +78,11 @@ def test_sheet_title_made_valid():
     assert ws.title.startswith("Logs  a b    what   xxx")
     assert not set(ws.title) & set("[]:*?/\\")
     assert len(ws.title) == 31
+
+
+@pytest.mark.parametrize("title,shown", [("", "Export"), ("[]", "Export"), ('Say "hi" & <go>', 'Say "hi" & <go>')])
+def test_sheet_title_empty_or_with_markup(title, shown):
+    assert _load(_write(["h"], [[1]], title=title)).title == shown
 
 
 def test_temporary_files_removed_when_rows_fail(tmp_path, monkeypatch):
@@ -128,6 +134,15 @@ def test_other_types():
     assert values[11] == datetime.time(8, 0)  # Excel has no time zones: the time as given
 
 
+def test_int_subclasses_bytes_and_what_cleaning_empties():
+    class Level(enum.IntEnum):
+        ERROR = 40
+
+    ws = _load(_write(list("abcd"), [[Level.ERROR, b"a\x01b\tc", b"\x00", "x"]]))
+    assert [c.value for c in ws[2]] == [40, "ab\tc", None, "x"]
+    assert ws["A2"].data_type == "n"
+
+
 def test_header_bold_and_notice():
     ws = _load(_write(["one", "two"], [[1, 2]], notice=lambda: "capped here", title="My sheet"))
     assert ws.title == "My sheet"
@@ -149,6 +164,9 @@ def test_response_streams_a_file():
     assert response["Content-Type"] == CONTENT_TYPE
     assert CONTENT_TYPE == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert 'filename="report.xlsx"' in response["Content-Disposition"]
+    named = xlsx_response(["a"], [["x"]], "orders.xlsx")
+    assert 'filename="orders.xlsx"' in named["Content-Disposition"]
+    named.close()
     buf = io.BytesIO(b"".join(response.streaming_content))
     response.close()
     ws = _load(buf)
