@@ -135,10 +135,7 @@ def test_other_types():
 
 
 def test_int_subclasses_bytes_and_what_cleaning_empties():
-    class Level(enum.IntEnum):
-        ERROR = 40
-
-    ws = _load(_write(list("abcd"), [[Level.ERROR, b"a\x01b\tc", b"\x00", "x"]]))
+    ws = _load(_write(list("abcd"), [[_Level.ERROR, b"a\x01b\tc", b"\x00", "x"]]))
     assert [c.value for c in ws[2]] == [40, "ab\tc", None, "x"]
     assert ws["A2"].data_type == "n"
 
@@ -185,8 +182,15 @@ def _mixed_content(element):
     return found
 
 
+class _Level(enum.IntEnum):
+    ERROR = 40
+
+
 def test_package_is_a_valid_workbook():
-    buf = _write(["a", "b"], [["x", 1], [datetime.date(2024, 1, 1), "=y"], ["a]]>b <c> & d", 2]],
+    # Every kind of cell, including those of the general path (an int subclass, text that
+    # cleaning empties).
+    buf = _write(["a", "b"], [["x", 1], [datetime.date(2024, 1, 1), "=y"], ["a]]>b <c> & d", 2],
+                              [_Level.ERROR, b"\x00"]],
                  notice="note", column_widths=[5, None])
     archive = zipfile.ZipFile(buf)
     assert archive.testzip() is None  # every member's CRC matches
