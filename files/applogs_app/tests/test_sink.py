@@ -114,3 +114,20 @@ def test_sink_write_started_after_the_exit_deadline_is_cut_at_it(logs):
     waited = re.match(r"no answer from the database within (\d+) s$", str(raised.value))
     assert waited and int(waited.group(1)) < 30
     assert messages() == ["sink 0"]
+
+
+def test_sink_watches_a_write_that_follows_an_idle_wait(logs):
+    # The watchdog thread outlives its first operation: after waiting unarmed it still cuts the
+    # next write that does not end (here at the exit deadline, long before the 30 s statement
+    # timeout would end it).
+    sink = Sink(Options(write_timeout=30), on_drop=None)
+    sink.limit(time.monotonic() + 3)
+    sink.write([row(0)])
+    time.sleep(3.5)  # past the first write's deadline: the watchdog now waits unarmed
+    with hold_table_lock():
+        sink.limit(time.monotonic() + 1)
+        with pytest.raises(Outage) as raised:
+            sink.write([row(1)])
+    waited = re.match(r"no answer from the database within (\d+) s$", str(raised.value))
+    assert waited and int(waited.group(1)) < 30, str(raised.value)
+    assert messages() == ["sink 0"]
