@@ -236,7 +236,8 @@ def test_libreoffice_shows_every_cell_as_written():
     headers = ["Когда", "what"] + ["h%d" % i for i in range(len(typed) - 2)]
     buf = io.BytesIO()
     with timezone.override("Europe/Moscow"):
-        write_xlsx(buf, headers, [typed] + [[text] for text in formula_like], notice="Выгрузка обрезана")
+        write_xlsx(buf, headers, [typed] + [[text] for text in formula_like],
+                   notice="Выгрузка обрезана")
     rows = libreoffice_rows(buf.getvalue(), soffice)
     assert rows[0] == headers
     assert rows[1] == ["", "TRUE", "7", "-3", "1.5", "2.5", "12345678901234", "2024-05-01", "13:05:07",

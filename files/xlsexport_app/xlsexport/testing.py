@@ -4,7 +4,7 @@ For the tests of xlsexport and of the apps that export through it. openpyxl is a
 LibreOffice is the spreadsheet application the support staff use, and it evaluates formulas, so
 a formula the sanitising let through shows as its result instead of its text.
 
-XLSEXPORT_TEST_LIBREOFFICE=1 (the test matrix's cell for desktop applications) makes a missing
+XLSEXPORT_TEST_LIBREOFFICE=1 (the test matrix's browser cell) makes a missing
 LibreOffice a failure, not a skip; =0 skips; unset, the tests run where LibreOffice is installed.
 """
 import csv
@@ -16,7 +16,8 @@ import tempfile
 
 ENV = "XLSEXPORT_TEST_LIBREOFFICE"
 SOFFICE = "soffice"
-# Comma, double quote, UTF-8, from line 1; the cells as values (a formula as its result).
+# Comma, double quote, UTF-8, from line 1; each cell as Calc shows it (in its number format, a
+# formula as its result).
 CSV_FILTER = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false"
 
 
