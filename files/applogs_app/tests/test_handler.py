@@ -254,6 +254,16 @@ def test_the_writer_thread_is_named_for_thread_dumps(make_logger, logs):
     assert "applogs-writer" in [t.name for t in threading.enumerate()]
 
 
+def test_handlers_with_the_same_options_share_one_writer():
+    # One thread and one connection per database and options in a process, however many
+    # handlers a LOGGING dict declares.
+    from applogs.listener import Options, get_writer
+
+    options = Options(batch_size=17)
+    assert get_writer(options) is get_writer(options)
+    assert get_writer(Options(batch_size=18)) is not get_writer(options)
+
+
 def test_retries_during_an_outage_back_off_from_half_a_second_to_ten():
     delays = [next_retry_delay()]
     for _ in range(6):
