@@ -169,7 +169,6 @@ def chart(data, level_names, link_query):
             + [", %s %d" % (name, n) for _, name, n, _ in bar.segments])
         bars.append(bar)
     return {
-        "bars": bars,
         "bars_html": _bars_html(bars),
         "tallest": tallest,
         "total": sum(b.total for b in bars),

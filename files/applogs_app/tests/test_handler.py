@@ -94,9 +94,11 @@ def test_exception_and_stack_go_to_traceback(logs):
 
 
 def writers_waiting_for_a_lock():
-    with connections["default"].cursor() as cur:
+    """Server processes of writers to this run's log database that wait for a lock (other cells of
+    the test matrix share the server)."""
+    with connections["applogs"].cursor() as cur:
         cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'applogs-writer'"
-                    " AND wait_event_type = 'Lock'")
+                    " AND wait_event_type = 'Lock' AND datname = current_database()")
         return [pid for (pid,) in cur.fetchall()]
 
 

@@ -215,21 +215,16 @@ def test_full_queue_overflows_to_the_spool_in_order(make_logger, logs, tmp_path)
     assert not rows(logger="applogs").exists()
 
 
-def _writer_waits_for_a_lock():
-    with connections["applogs"].cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = 'applogs-writer'"
-                    " AND wait_event_type = 'Lock' AND datname = current_database()")
-        return cur.fetchone() is not None
-
-
 def test_the_memory_queue_holds_exactly_queue_size_records(make_logger, logs, tmp_path):
+    from tests.test_handler import writers_waiting_for_a_lock
+
     logger, handler = make_logger("qexact", queue_size=5, batch_size=1, spool_dir=str(tmp_path))
     logger.info("seq 0")
     assert handler.flush(30)
     with hold_table_lock():
         logger.info("seq 1")
         # The writer holds record 1 in its COPY, stuck behind the lock: the queue is empty.
-        wait_for(_writer_waits_for_a_lock, what="the writer to wait for the lock")
+        wait_for(writers_waiting_for_a_lock, what="the writer to wait for the lock")
         for i in range(2, 12):
             logger.info("seq %d", i)
         # Five in memory, the other five in the spool.
