@@ -1,5 +1,6 @@
-"""Shared helpers of the writer and migration tests: waiting for an event, and a migration run while
-records keep arriving."""
+"""Shared helpers of the writer and migration tests: waiting for an event, a server that refuses
+rows on demand, and a migration run while records keep arriving."""
+import contextlib
 import threading
 import time
 
@@ -13,6 +14,25 @@ def wait_for(predicate, timeout=60, what="the event"):
         if time.monotonic() > deadline:
             raise AssertionError("gave up waiting for %s" % what)
         time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def log_table_trigger(body):
+    """While the block runs, a BEFORE INSERT trigger on the log table runs body (PL/pgSQL, the row
+    in NEW): the server refusing a row for its data, or failing like an outage, on demand."""
+    from django.db import connections
+
+    with connections["applogs"].cursor() as cur:
+        cur.execute("CREATE FUNCTION applogs_test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$"
+                    " BEGIN %s RETURN NEW; END $$" % body)
+        cur.execute("CREATE TRIGGER applogs_test_trigger BEFORE INSERT ON applogs_logrecord"
+                    " FOR EACH ROW EXECUTE PROCEDURE applogs_test_trigger()")
+    try:
+        yield
+    finally:
+        with connections["applogs"].cursor() as cur:
+            cur.execute("DROP TRIGGER applogs_test_trigger ON applogs_logrecord")
+            cur.execute("DROP FUNCTION applogs_test_trigger()")
 
 
 def migrate_while_writing(write):

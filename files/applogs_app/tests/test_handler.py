@@ -58,6 +58,28 @@ def test_record_lands_with_its_fields(logs):
     assert row.created.tzinfo is not None
 
 
+def test_host_without_a_name_is_asked_once_and_records_land_with_an_empty_host(logs, monkeypatch):
+    # socket.gethostname() can fail (a container without a host name): the records still land,
+    # with an empty host, and the name is not asked for again on every record.
+    import socket
+
+    from applogs import handlers
+
+    asked = []
+
+    def gethostname():
+        asked.append(1)
+        raise OSError("no host name")
+
+    monkeypatch.setattr(socket, "gethostname", gethostname)
+    monkeypatch.setattr(handlers, "_host", None)
+    for i in range(3):
+        logging.getLogger("api").info("nameless %d", i)
+    assert logs.flush(30)
+    assert list(rows(message__startswith="nameless ").values_list("host", flat=True)) == ["", "", ""]
+    assert len(asked) == 1
+
+
 def test_created_is_the_record_time_not_insert_time(logs):
     from datetime import datetime, timezone
 

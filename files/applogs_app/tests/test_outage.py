@@ -15,7 +15,7 @@ from django.db import connections, transaction
 
 from applogs.models import LogRecord
 
-from .support import wait_for
+from .support import log_table_trigger, wait_for
 
 pytestmark = pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
 
@@ -633,33 +633,25 @@ def test_partial_write_then_outage_replays_without_duplicates(make_logger, logs,
     with connections["applogs"].cursor() as cur:
         cur.execute("CREATE TABLE applogs_test_fail (outage boolean)")
         cur.execute("INSERT INTO applogs_test_fail VALUES (true)")
-        cur.execute("""
-            CREATE FUNCTION applogs_test_fail() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
+    try:
+        with log_table_trigger("""
                 IF NEW.message LIKE 'bad data%' THEN
                     RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
                 END IF;
                 IF NEW.message LIKE 'outage%' AND (SELECT outage FROM applogs_test_fail) THEN
                     RAISE EXCEPTION 'gone' USING ERRCODE = '08006';
-                END IF;
-                RETURN NEW;
-            END $$""")
-        cur.execute("CREATE TRIGGER applogs_test_fail BEFORE INSERT ON applogs_logrecord"
-                    " FOR EACH ROW EXECUTE PROCEDURE applogs_test_fail()")
-    try:
-        logger, handler = make_logger("partial", queue_size=1, batch_size=100, spool_dir=str(tmp_path))
-        with hold_table_lock():  # everything after the first record goes to the spool
-            for message in ("ok 0", "ok 1", "bad data 2", "ok 3", "outage 4", "ok 5"):
-                logger.info(message)
-            assert len(spool_rows(tmp_path)) >= 4
-        assert handler.flush(30) is False  # the outage
-        with connections["applogs"].cursor() as cur:
-            cur.execute("UPDATE applogs_test_fail SET outage = false")
-        assert handler.flush(30)
+                END IF;"""):
+            logger, handler = make_logger("partial", queue_size=1, batch_size=100, spool_dir=str(tmp_path))
+            with hold_table_lock():  # everything after the first record goes to the spool
+                for message in ("ok 0", "ok 1", "bad data 2", "ok 3", "outage 4", "ok 5"):
+                    logger.info(message)
+                assert len(spool_rows(tmp_path)) >= 4
+            assert handler.flush(30) is False  # the outage
+            with connections["applogs"].cursor() as cur:
+                cur.execute("UPDATE applogs_test_fail SET outage = false")
+            assert handler.flush(30)
     finally:
         with connections["applogs"].cursor() as cur:
-            cur.execute("DROP TRIGGER applogs_test_fail ON applogs_logrecord")
-            cur.execute("DROP FUNCTION applogs_test_fail()")
             cur.execute("DROP TABLE applogs_test_fail")
     got = list(rows(logger="applogs.tests.partial").order_by("id").values_list("message", flat=True))
     assert got == ["ok 0", "ok 1", "ok 3", "outage 4", "ok 5"]
@@ -782,27 +774,115 @@ def test_drop_count_survives_an_outage_while_the_report_is_written(make_logger, 
     logger, handler = make_logger("dropcount", spool_dir=str(tmp_path))
     logger.info("warmup")
     assert handler.flush(30)
-    with connections["applogs"].cursor() as cur:
-        cur.execute("CREATE FUNCTION applogs_test_no_report() RETURNS trigger LANGUAGE plpgsql AS $$"
-                    " BEGIN IF NEW.logger = 'applogs' THEN RAISE EXCEPTION 'not now'; END IF;"
-                    " RETURN NEW; END $$")
-        cur.execute("CREATE TRIGGER applogs_test_no_report BEFORE INSERT ON applogs_logrecord"
-                    " FOR EACH ROW EXECUTE FUNCTION applogs_test_no_report()")
-    try:
+    with log_table_trigger("IF NEW.logger = 'applogs' THEN RAISE EXCEPTION 'not now'; END IF;"):
         handler._get_writer().count_drops(3)  # as emit() does for a record it could not queue
         logger.info("before the report")
         assert handler.flush(30) is False
         assert handler.dropped == 3
         assert not rows(logger="applogs").exists()
-    finally:
-        with connections["applogs"].cursor() as cur:
-            cur.execute("DROP TRIGGER applogs_test_no_report ON applogs_logrecord")
-            cur.execute("DROP FUNCTION applogs_test_no_report()")
     assert handler.flush(30)
     assert handler.dropped == 0
     assert rows(logger="applogs").get().message == \
         "applogs: 3 log record(s) were dropped (spool full or unavailable)"
     assert rows(logger=logger.name, message="before the report").count() == 1
+
+
+def test_drops_counted_while_the_report_is_written_are_kept_when_it_fails(make_logger, logs, tmp_path):
+    # Records dropped while the drop report is on its way to the server (which then fails it)
+    # are added to the count kept for the next report, not lost from it.
+    from tests.test_handler import writers_waiting_for_a_lock
+
+    logger, handler = make_logger("dropcount-late", spool_dir=str(tmp_path))
+    logger.info("warmup")
+    assert handler.flush(30)
+    writer = handler._get_writer()
+    with connections["applogs"].cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(4711)")
+    locked = True
+    try:
+        # The report waits for the test's advisory lock, then fails like an outage.
+        with log_table_trigger("IF NEW.logger = 'applogs' THEN"
+                               " PERFORM pg_advisory_xact_lock(4711); RAISE EXCEPTION 'not now';"
+                               " END IF;"):
+            writer.count_drops(3)
+            answers = []
+            flushing = threading.Thread(target=lambda: answers.append(handler.flush(60)))
+            flushing.start()
+            wait_for(writers_waiting_for_a_lock, what="the drop report to wait for the lock")
+            writer.count_drops(2)  # as emit() does, while the report is being written
+            with connections["applogs"].cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(4711)")
+            locked = False
+            flushing.join(60)
+            assert answers == [False]
+            assert handler.dropped == 5
+    finally:
+        if locked:
+            with connections["applogs"].cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(4711)")
+    assert handler.flush(30)
+    assert rows(logger="applogs").get().message == \
+        "applogs: 5 log record(s) were dropped (spool full or unavailable)"
+
+
+def test_skipped_spool_lines_of_every_file_are_reported_across_an_outage(make_logger, logs, tmp_path):
+    # Two dead processes' spool files: the first has a line that is not a row and is replayed,
+    # the second meets an outage. The first file's skipped line is reported once the outage ends.
+    from applogs.listener import Options, spool_prefix
+
+    prefix = spool_prefix(Options(spool_dir=str(tmp_path)))
+    dead = 4194305  # above Linux's largest pid, as the next one
+    (tmp_path / ("%s-%d-1.1.jsonl" % (prefix, dead))).write_text(
+        json.dumps(_orphan_row("applogs.tests.first", 0, dead)) + "\n5\n")
+    (tmp_path / ("%s-%d-1.1.jsonl" % (prefix, dead + 1))).write_text(
+        json.dumps(_orphan_row("applogs.tests.second", 0, dead + 1)) + "\n")
+    with log_table_trigger("IF NEW.logger = 'applogs.tests.second' THEN"
+                           " RAISE EXCEPTION 'not now'; END IF;"):
+        logger, handler = make_logger("two-orphans", spool_dir=str(tmp_path))
+        logger.info("adopter")
+        assert handler.flush(30) is False
+        assert rows(logger="applogs.tests.first").count() == 1
+    assert handler.flush(30)
+    assert rows(logger="applogs.tests.second").count() == 1
+    assert rows(logger="applogs").get().message == \
+        "applogs: 1 spool line(s) were not log records and were skipped"
+    assert spool_files(tmp_path) == []
+
+
+def test_exit_with_no_time_left_spools_everything_and_says_so(logs, tmp_path, capfd):
+    # A process that gives the writer no time at exit: the caller stops waiting at once and
+    # says how many records the writer still held; the writer, past its deadline before the
+    # first write, puts them all in the spool for the next process.
+    from applogs.listener import Options, Writer
+
+    writer = Writer(Options(spool_dir=str(tmp_path), flush_interval=3600))
+    for i in range(3):
+        writer.put(_orphan_row("applogs.tests.no_time", i, os.getpid()))
+    assert writer.shutdown(0) is False
+    wait_for(lambda: writer.stopped, what="the writer to stop")
+    err = capfd.readouterr().err
+    assert "applogs: 3 record(s) not written at exit: the writer did not answer\n" in err, err
+    assert ("applogs: cannot write to database 'applogs' (exit timeout reached); keeping records"
+            " in memory, then in %s\n" % tmp_path) in err, err
+    assert [r[6] for r in spool_rows(tmp_path)] == ["orphan 0", "orphan 1", "orphan 2"]
+    assert not rows(logger="applogs.tests.no_time").exists()
+
+
+def test_shutdown_all_answers_whether_every_writer_wrote_everything(logs, tmp_path):
+    from applogs.listener import Options, get_writer, shutdown_all
+
+    shutdown_all(timeout=10)  # the writers of earlier tests, whatever they hold
+    good = get_writer(Options(spool_dir=str(tmp_path / "good")))
+    good.put(_orphan_row("applogs.tests.all", 0, os.getpid()))
+    cut_off = get_writer(Options(database="no_such_alias", spool_dir=str(tmp_path / "cut-off")))
+    cut_off.put(_orphan_row("applogs.tests.all", 1, os.getpid()))
+    assert shutdown_all(timeout=10) is False
+    assert [r[6] for r in spool_rows(tmp_path / "cut-off")] == ["orphan 1"]
+    again = get_writer(Options(spool_dir=str(tmp_path / "good")))
+    again.put(_orphan_row("applogs.tests.all", 2, os.getpid()))
+    assert shutdown_all(timeout=10) is True
+    assert list(rows(logger="applogs.tests.all").order_by("id").values_list("message", flat=True)) \
+        == ["orphan 0", "orphan 2"]
 
 
 def test_exit_while_the_database_waits_for_a_lock(logs, tmp_path):

@@ -10,7 +10,7 @@ from django.db import connections
 from applogs.listener import Options
 from applogs.models import LogRecord
 from applogs.sink import Outage, Sink
-from tests.support import wait_for
+from tests.support import log_table_trigger, wait_for
 from tests.test_handler import writers_waiting_for_a_lock
 from tests.test_outage import hold_table_lock
 
@@ -20,6 +20,13 @@ pytestmark = pytest.mark.django_db(databases=["default", "applogs"], transaction
 def row(i):
     return (time.time(), 20, "applogs.tests.sink", "m", "f", 1, "sink %d" % i, "", "", "", "", "h",
             os.getpid(), None)
+
+
+def given(outage):
+    """The seconds an Outage of a cut write says the write was given."""
+    said = re.match(r"no answer from the database within (\d+) s$", str(outage))
+    assert said, str(outage)
+    return int(said.group(1))
 
 
 def messages():
@@ -111,8 +118,7 @@ def test_sink_write_started_after_the_exit_deadline_is_cut_at_it(logs):
         with pytest.raises(Outage) as raised:
             sink.write([row(1)])
     # Cut at the exit deadline, a second after it was set, not after the write timeout's 30 s.
-    waited = re.match(r"no answer from the database within (\d+) s$", str(raised.value))
-    assert waited and int(waited.group(1)) < 30
+    assert given(raised.value) < 30
     assert messages() == ["sink 0"]
 
 
@@ -128,6 +134,35 @@ def test_sink_watches_a_write_that_follows_an_idle_wait(logs):
         sink.limit(time.monotonic() + 1)
         with pytest.raises(Outage) as raised:
             sink.write([row(1)])
-    waited = re.match(r"no answer from the database within (\d+) s$", str(raised.value))
-    assert waited and int(waited.group(1)) < 30, str(raised.value)
+    assert given(raised.value) < 30
     assert messages() == ["sink 0"]
+
+
+def test_sink_puts_a_refusal_cut_to_500_characters_in_the_rows_extra(logs):
+    # A row the server refuses for its extra lands with the server's reason in its place, cut to
+    # a bounded length (the reason can quote any amount of the row).
+    dropped = []
+    sink = Sink(Options(), on_drop=dropped.append)
+    with log_table_trigger("IF NEW.extra ? 'refuse' THEN RAISE EXCEPTION '%', repeat('r', 600)"
+                           " USING ERRCODE = '22023'; END IF;"):
+        sink.write([row(0)[:-1] + ('{"refuse": 1}',)])
+    reason = LogRecord.objects.using("applogs").get(logger="applogs.tests.sink").extra["applogs_error"]
+    assert len(reason) == 500 and "r" * 450 in reason
+    assert dropped == []
+
+
+def test_sink_outage_after_rows_found_committed_counts_them_as_written(logs):
+    # A write whose answer was lost is found committed; the rows after it then meet an outage.
+    # The Outage counts the committed rows as written, so that the listener never writes them
+    # again.
+    sink = Sink(Options(), on_drop=None)
+    committed = [row(0), row(1), row(2)]
+    sink.write(committed)
+    backend = sink.backend
+    sink.close()
+    sink.uncertain = (backend, committed)
+    with log_table_trigger("IF NEW.message = 'sink 4' THEN RAISE EXCEPTION 'not now'; END IF;"):
+        with pytest.raises(Outage) as raised:
+            sink.write(committed + [row(3), row(4)])
+    assert raised.value.written == 3
+    assert messages() == ["sink 0", "sink 1", "sink 2"]
