@@ -335,6 +335,9 @@ def test_spool_files_of_each_database_have_their_own_prefix(settings):
     assert len(set(got)) == 4
     assert got[0] == prefix()
     assert all(re.match(r"^applogs-applogs-[0-9a-f]{10}$", p) for p in got), got
+    # The names stay the same from one release to the next: after an upgrade, the new release
+    # adopts the spool files that the old one's processes left.
+    assert prefix(HOST="db.example", PORT="5432", NAME="app_logs") == "applogs-applogs-23e2452a7e"
 
 
 def test_logging_config_kwargs():

@@ -82,6 +82,20 @@ def test_sink_connect_timeout_of_the_database_settings_wins_when_shorter(logs):
     assert messages() == ["sink 1", "sink 4"]
 
 
+def test_sink_has_one_watchdog_thread_whatever_the_number_of_writes(logs):
+    def watchdogs():
+        return [t for t in threading.enumerate() if t.name == "applogs-watchdog"]
+
+    before = len(watchdogs())
+    sink = Sink(Options(), on_drop=None)
+    sink.write([row(0)])
+    assert len(watchdogs()) == before + 1
+    for i in range(1, 4):
+        sink.write([row(i)])
+    assert len(watchdogs()) == before + 1
+    assert messages() == ["sink 0", "sink 1", "sink 2", "sink 3"]
+
+
 def test_sink_write_under_way_is_cut_at_the_exit_deadline(logs):
     # At exit the COPY under way, waiting for a lock, is cut at the deadline set while it waits
     # (the watchdog ends the connection), long before the statement timeout; nothing of it is in
