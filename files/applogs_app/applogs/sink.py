@@ -7,6 +7,7 @@ how many rows of the batch are already in the table. A watchdog cuts the connect
 takes longer than the write timeout (a server or network gone silent never answers, and TCP
 keepalives do not notice a paused server), which makes it an outage like any other.
 """
+import contextlib
 import io
 import json
 import socket
@@ -164,24 +165,32 @@ class Sink:
         waiting for a lock another session holds would otherwise wait the write timeout)."""
         self.watchdog.limit(deadline)
 
-    def _copy(self, data):
-        if self.conn is None:
-            self.connect()
+    @contextlib.contextmanager
+    def _watched(self):
+        """Around an operation on the connection: when it is not over by the write timeout (or
+        the exit deadline), the watchdog cuts the connection and this raises Outage. Yields the
+        deadline."""
         start = time.monotonic()
         deadline = self.watchdog.arm(self.conn.fileno(), self.options.write_timeout)
         try:
-            with self.conn.cursor() as cur:
-                if hasattr(cur, "copy_expert"):  # psycopg2
-                    cur.copy_expert(rows.copy_sql(), io.BytesIO(data))
-                else:  # psycopg 3
-                    with cur.copy(rows.copy_sql()) as copy:
-                        copy.write(data)
+            yield deadline
         finally:
             if self.watchdog.disarm():
                 self.close()
-                # The bound it was armed with, or less when the exit deadline came during the write.
-                waited = min(deadline, time.monotonic()) - start
+                # The bound it was armed with, or less when the exit deadline came during the
+                # operation (or before it: then none).
+                waited = max(0.0, min(deadline, time.monotonic()) - start)
                 raise Outage("no answer from the database within %.0f s" % waited)
+
+    def _copy(self, data):
+        if self.conn is None:
+            self.connect()
+        with self._watched(), self.conn.cursor() as cur:
+            if hasattr(cur, "copy_expert"):  # psycopg2
+                cur.copy_expert(rows.copy_sql(), io.BytesIO(data))
+            else:  # psycopg 3
+                with cur.copy(rows.copy_sql()) as copy:
+                    copy.write(data)
 
     def _is_data_error(self, exc):
         d = self.driver
@@ -221,8 +230,8 @@ class Sink:
         try:
             if self.conn is None:
                 self.connect()
-            deadline = time.monotonic() + self.options.write_timeout
-            with self.conn.cursor() as cur:
+            # Watched as a write is: the look-up waits for a lock the same way (and at exit, too).
+            with self._watched() as deadline, self.conn.cursor() as cur:
                 cur.execute("SELECT pg_terminate_backend(%s)", [backend])
                 while True:
                     cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend])
