@@ -227,10 +227,8 @@ class Writer:
         with self.cond:
             request = self.requested
         stop = self.stop_at is not None
-        if stop or request != self.answered or not self.outage or time.monotonic() >= self.retry_at:
-            ok = self._drain()
-        else:
-            ok = False
+        # _wait() returned: a stop, a flush or an outage's retry is due, or there is work.
+        ok = self._drain()
         if self.dropped:
             self._warn_drops()
         if stop:

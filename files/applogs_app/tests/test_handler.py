@@ -244,7 +244,9 @@ def test_bad_records_never_poison_a_batch(make_logger, logs):
 def test_a_full_batch_is_written_at_once_without_a_flush(make_logger, logs):
     # The flush interval is an hour: only the full batch waking the writer can bring these in.
     logger, handler = make_logger("full_batch", batch_size=10, flush_interval=3600)
-    for i in range(10):
+    logger.info("batch 0")
+    time.sleep(0.5)  # the writer wakes for the first record, then sleeps for the interval
+    for i in range(1, 10):
         logger.info("batch %d", i)
     wait_for(lambda: rows(logger="applogs.tests.full_batch").count() == 10, what="the full batch")
 

@@ -323,7 +323,8 @@ def test_each_episode_of_drops_is_warned_once_on_stderr(make_logger, logs, tmp_p
     reports = rows(logger="applogs", level=logging.WARNING).order_by("id")
     assert [r.message for r in reports] == [
         "applogs: %d log record(s) were dropped (spool full or unavailable)" % n for n in dropped]
-    assert {(r.module, r.func, r.lineno, r.traceback) for r in reports} == {("writer", "", None, "")}
+    assert {(r.module, r.func, r.lineno, r.traceback, r.ip, r.user, r.request_id) for r in reports} \
+        == {("writer", "", None, "", "", "", "")}
 
 
 def _orphan_row(name, i, pid):
@@ -441,6 +442,44 @@ def test_a_second_shutdown_reports_what_the_first_did(logs, tmp_path):
     assert writer.shutdown(10) is True
     assert writer.shutdown(10) is True
     assert rows(logger="applogs.tests.shutdown_twice").count() == 1
+
+
+def test_a_writer_never_given_a_record_has_nothing_to_write(logs, tmp_path):
+    # A process that never logs starts no thread and opens no connection.
+    from applogs.listener import Options, Writer
+
+    writer = Writer(Options(spool_dir=str(tmp_path)))
+    assert writer.flush(5) is True
+    assert writer.shutdown(5) is True
+    assert writer.thread is None
+    assert spool_files(tmp_path) == []
+
+
+def test_the_memory_queue_holds_exactly_queue_bytes_characters(logs, tmp_path):
+    # A record's size is its message, traceback and extra plus a fixed overhead: two records that
+    # make exactly queue_bytes stay in memory, the next one goes to the spool.
+    from applogs import rows as row_type
+    from applogs.listener import Options, Writer
+
+    def row(i, message, tb="", extra=None):
+        return (time.time(), 20, "applogs.tests.qexact", "m", "f", 1, "%s %d" % (message, i), tb,
+                "127.0.0.1", "", "", "h", os.getpid(), extra)
+
+    first = row(0, "a" * 3000, tb="t" * 2000)
+    extra = '{"k": "%s"}' % ("e" * 1000)
+    size = 65536 - row_type.size(first) - row_type.ROW_OVERHEAD - len(extra)
+    second = row(1, "b" * (size - 2), extra=extra)  # "b...b 1": size characters
+    assert row_type.size(first) + row_type.size(second) == 65536
+    writer = Writer(Options(spool_dir=str(tmp_path), queue_bytes=65536, queue_size=100,
+                            batch_size=100, flush_interval=3600))
+    with hold_table_lock():  # the writer's COPY waits: what went to the spool stays there
+        for r in (first, second, row(2, "c")):
+            writer.put(r)
+        assert [r[6] for r in spool_rows(tmp_path)] == ["c 2"]
+    assert writer.flush(30)
+    assert [m.split()[-1] for m in
+            rows(logger="applogs.tests.qexact").order_by("id").values_list("message", flat=True)] == ["0", "1", "2"]
+    writer.shutdown(10)
 
 
 def test_exit_with_nowhere_to_put_the_records_says_how_many_and_why(logs, tmp_path, capfd):
@@ -775,7 +814,8 @@ def test_drop_count_survives_an_outage_while_the_report_is_written(make_logger, 
     logger.info("warmup")
     assert handler.flush(30)
     with log_table_trigger("IF NEW.logger = 'applogs' THEN RAISE EXCEPTION 'not now'; END IF;"):
-        handler._get_writer().count_drops(3)  # as emit() does for a record it could not queue
+        for n in (2, 1):  # as emit() does for each record it could not queue
+            handler._get_writer().count_drops(n)
         logger.info("before the report")
         assert handler.flush(30) is False
         assert handler.dropped == 3
