@@ -70,6 +70,16 @@ def test_changelist_pages_forward(admin_client):
     assert "results (" not in content and "Select all 101" not in content and "101 log records" not in content
 
 
+def test_no_count_paginator_knows_the_rows_before_its_page_and_one_more():
+    from applogs.models import LogRecord
+    from applogs.paginator import NoCountPaginator
+
+    make(*[record(id=i, created=BASE + datetime.timedelta(seconds=i)) for i in range(1, 251)])
+    queryset = LogRecord.objects.order_by("-created", "-id")
+    assert NoCountPaginator(queryset, 100).count == 101
+    assert [NoCountPaginator(queryset, 100, page_number=n).count for n in (0, 1, 2, 3)] == [101, 101, 201, 250]
+
+
 def test_filters_and_search(admin_client):
     make(
         record(id=1, level=40, logger="api", message="boom one"),
