@@ -416,6 +416,8 @@ def test_unwritable_spool_counts_drops_and_reports_them(make_logger, logs, tmp_p
     assert handler.flush(30)
     err = capfd.readouterr().err
     assert err.count("applogs: dropping records: ") == 1, err
+    # The outage says where the records wait: not in a spool it cannot use.
+    assert "; keeping records in memory, then in memory only (" in err, err
     written = rows(logger="applogs.tests.nospool").exclude(message="ns warmup").count()
     assert written + dropped == 20
     report = rows(logger="applogs", level=logging.WARNING).get()
@@ -442,6 +444,7 @@ def test_a_second_shutdown_reports_what_the_first_did(logs, tmp_path):
     assert writer.shutdown(10) is True
     assert writer.shutdown(10) is True
     assert rows(logger="applogs.tests.shutdown_twice").count() == 1
+    assert writer.dropped == 0  # nothing left to report
 
 
 def test_a_writer_never_given_a_record_has_nothing_to_write(logs, tmp_path):
