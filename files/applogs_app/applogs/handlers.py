@@ -108,11 +108,11 @@ class DBLogsHandler(logging.Handler):
             self._options = listener.Options(**self._kwargs)
         return self._options
 
-    def _get_writer(self):
+    def _get_writer(self, pid):
         w = self._writer
         # A forked child (with or without fork hooks) gets a writer, thread and connection of
         # its own; so does a process whose writer was stopped.
-        if w is None or w.pid != os.getpid() or w.stopped:
+        if w is None or w.pid != pid or w.stopped:
             w = self._writer = listener.get_writer(self.options)
         return w
 
@@ -130,7 +130,9 @@ class DBLogsHandler(logging.Handler):
         if listener.in_writer_thread():
             return  # what the writer causes (SQL debug logging, driver warnings) is not logged
         try:
-            self._get_writer().put(self.prepare(record))
+            # The record's own process id spares a system call per record (logging asked for it
+            # when it made the record); get_writer() checks the process again.
+            self._get_writer(record.process or os.getpid()).put(self.prepare(record))
         except Exception:
             # Never raise into the caller, and no handleError() traceback per record either.
             try:

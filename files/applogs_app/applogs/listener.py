@@ -28,7 +28,14 @@ from .spool import Spool
 _RETRY_MIN = 0.5
 _RETRY_MAX = 10.0
 
-_local = threading.local()
+
+class _ThreadFlags(threading.local):
+    # A class default, not getattr(..., False): a missing attribute costs an exception on every
+    # record of every other thread.
+    is_writer = False
+
+
+_local = _ThreadFlags()
 
 
 def next_retry_delay(previous=None):
@@ -38,7 +45,7 @@ def next_retry_delay(previous=None):
 
 def in_writer_thread():
     """True in a writer thread: what it causes to be logged must not be queued again."""
-    return getattr(_local, "is_writer", False)
+    return _local.is_writer
 
 
 class Options:
@@ -417,6 +424,8 @@ class Writer:
             if written < len(left):
                 _say("%d record(s) could neither be written nor spooled at exit (%s)"
                      % (len(left) - written, self.spool.error or "spool full"))
+        # Its files are orphans from now on: a writer that replaces this one adopts them.
+        self.spool.close()
         self.sink.close()
         return ok and not left
 
@@ -426,8 +435,6 @@ class Writer:
 _writers = {}
 _writers_lock = threading.Lock()
 _pid = os.getpid()
-# Writers of the parent process, in a forked child: never used, kept from being deallocated.
-_inherited = []
 
 
 def _forked():
@@ -439,7 +446,6 @@ def _forked():
     _writers_lock = threading.Lock()
     for w in _writers.values():
         w.sink.detach()
-    _inherited.extend(_writers.values())
     _writers = {}
 
 

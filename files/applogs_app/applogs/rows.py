@@ -67,10 +67,6 @@ def size(row):
 
 def _text(value):
     """A COPY text-format field; NUL is removed (PostgreSQL rejects it in text)."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        value = str(value)
     # Chained str.replace is the cheapest way to escape in CPython when nothing matches.
     return (value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
             .replace("\t", "\\t").replace("\x00", ""))

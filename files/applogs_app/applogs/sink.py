@@ -144,21 +144,10 @@ class Sink:
                 pass
 
     def detach(self):
-        """In a forked child: point the parent's socket at /dev/null and forget it, so nothing
-        the child does (closing, deallocating) reaches the parent's session."""
-        import os
-
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            try:
-                nul = os.open(os.devnull, os.O_RDWR)
-                try:
-                    os.dup2(nul, conn.fileno())
-                finally:
-                    os.close(nul)
-            except Exception:
-                pass
-            _detached.append(conn)
+        """In a forked child: forget the parent's connection without closing it (closing it
+        would end the parent's session). Deallocating it is safe: psycopg2 and psycopg close a
+        connection on deallocation only in the process that opened it."""
+        self.conn = None
 
     def limit(self, deadline):
         """At exit: no write may last beyond deadline, the one under way included (a COPY
@@ -293,7 +282,3 @@ class Sink:
             except Outage as exc:
                 exc.written = i  # rows before i are in the table: never again
                 raise
-
-
-# Connections inherited over fork, kept referenced so that they are never deallocated in the child.
-_detached = []

@@ -8,7 +8,7 @@ Each writer has its files there, named <prefix>-<pid>-<n>.<seq>.jsonl, replayed 
 A file starts with a fixed-size header that holds how far it has been written to the database
 (rewritten in place after each committed batch), then one JSON row per line. Files are opened
 without following symlinks, created 0600, and only files of this user whose writer process is gone
-are adopted.
+are adopted. Like every descriptor Python opens, theirs are not inherited by child processes.
 """
 import errno
 import itertools
@@ -22,9 +22,6 @@ HEADER = b"#applogs-spool v1 done=%016d\n"
 HEADER_LEN = len(HEADER % 0)
 HEAD, TAIL = "1", "2"
 
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 # Free disk is looked at again after this many bytes appended.
 _DISK_CHECK_BYTES = 1 << 20
 
@@ -50,16 +47,14 @@ def open_private_dir(path):
         except OSError as exc:
             if exc.errno != errno.EEXIST:
                 raise
-        fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError as exc:
         if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and os.path.islink(path)):
             raise SpoolRefused("%s is a symlink" % path)
         raise SpoolRefused("%s: %s" % (path, exc.strerror or exc))
-    st = os.fstat(fd)
+    st = os.fstat(fd)  # a directory: O_DIRECTORY refuses anything else
     problem = None
-    if not stat.S_ISDIR(st.st_mode):
-        problem = "not a directory"
-    elif st.st_uid != os.geteuid():
+    if st.st_uid != os.geteuid():
         problem = "owned by uid %d, not by this process's user (uid %d)" % (st.st_uid, os.geteuid())
     elif st.st_mode & 0o022:
         problem = "writable by others (mode %o)" % stat.S_IMODE(st.st_mode)
@@ -75,7 +70,7 @@ class SpoolFile:
     def __init__(self, spool, name, adopt=False):
         self.spool = spool
         self.name = name
-        fd = os.open(name, os.O_RDWR | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=spool.dirfd)
+        fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW, dir_fd=spool.dirfd)
         st = os.fstat(fd)
         if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
                 or (adopt and st.st_nlink != 1)):
@@ -188,7 +183,7 @@ class Spool:
 
     def _create(self, seq):
         fd = os.open(self.name(seq), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
-                     | _O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=self.dirfd)
+                     | os.O_NOFOLLOW, 0o600, dir_fd=self.dirfd)
         # Unbuffered: a line is in the file (and survives a crash of the process) once
         # append() returns; one write call costs about as much as encoding the row.
         f = os.fdopen(fd, "ab", 0)

@@ -1,3 +1,4 @@
+import gc
 import json
 import logging
 import os
@@ -434,6 +435,7 @@ def _fork_child_logs(logs, fork, token):
             for i in range(100):
                 logger.info("child %s %d", token, i)
             code = 0 if logs.flush(30) else 3
+            gc.collect()  # the parent's writers, forgotten at the fork, are deallocated here
         except BaseException:
             code = 2
         finally:

@@ -13,6 +13,7 @@ import time
 import pytest
 from django.db import connections, transaction
 
+from applogs.listener import get_writer
 from applogs.models import LogRecord
 
 from .support import log_table_trigger, wait_for
@@ -365,7 +366,7 @@ def test_orphans_of_dead_writers_are_replayed_and_others_are_left_alone(make_log
                           [json.dumps(_orphan_row("x.forged", 0, 1))], owner=65534))
 
     logger, handler = make_logger("orphan-adopter", spool_dir=str(tmp_path))
-    handler._get_writer().count_drops(2)  # as emit() does: one report tells both
+    get_writer(handler.options).count_drops(2)  # as emit() does: one report tells both
     logger.info("adopter")
     assert handler.flush(30)
     got = list(rows(logger=name).order_by("id").values_list("message", flat=True))
@@ -769,7 +770,7 @@ def test_rows_the_server_refuses_fall_back_one_by_one(make_logger, logs, tmp_pat
         cur.execute("ALTER TABLE applogs_logrecord ADD CONSTRAINT applogs_test_refused"
                     " CHECK (message <> 'refused whatever its extra')")
     try:
-        writer = handler._get_writer()
+        writer = get_writer(handler.options)
         for r in (row("good 1"), row("bad extra", "{not json"),
                   row("refused whatever its extra", '{"a": 1}'), row("good 2")):
             writer.put(r)
@@ -818,7 +819,7 @@ def test_drop_count_survives_an_outage_while_the_report_is_written(make_logger, 
     assert handler.flush(30)
     with log_table_trigger("IF NEW.logger = 'applogs' THEN RAISE EXCEPTION 'not now'; END IF;"):
         for n in (2, 1):  # as emit() does for each record it could not queue
-            handler._get_writer().count_drops(n)
+            get_writer(handler.options).count_drops(n)
         logger.info("before the report")
         assert handler.flush(30) is False
         assert handler.dropped == 3
@@ -838,7 +839,7 @@ def test_drops_counted_while_the_report_is_written_are_kept_when_it_fails(make_l
     logger, handler = make_logger("dropcount-late", spool_dir=str(tmp_path))
     logger.info("warmup")
     assert handler.flush(30)
-    writer = handler._get_writer()
+    writer = get_writer(handler.options)
     with connections["applogs"].cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(4711)")
     locked = True
@@ -909,6 +910,68 @@ def test_exit_with_no_time_left_spools_everything_and_says_so(logs, tmp_path, ca
             " in memory, then in %s\n" % tmp_path) in err, err
     assert [r[6] for r in spool_rows(tmp_path)] == ["orphan 0", "orphan 1", "orphan 2"]
     assert not rows(logger="applogs.tests.no_time").exists()
+
+
+def test_exit_while_a_write_waits_counts_the_rows_it_holds_and_those_queued(logs, tmp_path, capfd):
+    # The caller stops waiting at once while the writer's COPY of a first batch waits for a lock
+    # and more records wait in the queue: its count is of both, and all of them are spooled.
+    from applogs.listener import Options, Writer
+    from tests.test_handler import writers_waiting_for_a_lock
+
+    writer = Writer(Options(spool_dir=str(tmp_path), batch_size=3, flush_interval=3600))
+    with hold_table_lock():
+        for i in range(3):
+            writer.put(_orphan_row("applogs.tests.held", i, os.getpid()))
+        wait_for(writers_waiting_for_a_lock, what="the writer's COPY to wait for the lock")
+        for i in range(3, 5):
+            writer.put(_orphan_row("applogs.tests.held", i, os.getpid()))
+        assert writer.shutdown(0) is False
+        wait_for(lambda: writer.stopped, what="the writer to stop")
+    err = capfd.readouterr().err
+    assert "applogs: 5 record(s) not written at exit: the writer did not answer\n" in err, err
+    assert [r[6] for r in spool_rows(tmp_path)] == ["orphan %d" % i for i in range(5)]
+    assert not rows(logger="applogs.tests.held").exists()
+
+
+def test_a_bug_in_the_writer_is_reported_and_the_writer_goes_on(logs, tmp_path, capfd, monkeypatch):
+    # A bug of the writer's own (here: closing its connection raises once) must not end logging
+    # for the process: the writer says so on stderr and takes its next step.
+    from applogs.listener import Options, Writer
+
+    writer = Writer(Options(spool_dir=str(tmp_path), flush_interval=3600))
+    close, closes = writer.sink.close, []
+
+    def close_with_a_bug_once():
+        closes.append(1)
+        if len(closes) == 1:
+            raise RuntimeError("a bug")
+        close()
+
+    monkeypatch.setattr(writer.sink, "close", close_with_a_bug_once)
+    writer.put(_orphan_row("applogs.tests.bug", 0, os.getpid()))
+    assert writer.shutdown(10) is True
+    assert len(closes) == 2
+    assert "applogs: writer error RuntimeError('a bug')\n" in capfd.readouterr().err
+    assert rows(logger="applogs.tests.bug").count() == 1
+
+
+def test_a_writer_that_replaces_a_stopped_one_replays_what_it_spooled(logs, tmp_path):
+    # In one process: a writer stopped during an outage spools what it held; the writer made
+    # after it (same database, same spool) adopts those files and writes them first.
+    from applogs.listener import Options, Writer
+
+    first = Writer(Options(spool_dir=str(tmp_path), flush_interval=3600))
+    with table_away():
+        first.put(_orphan_row("applogs.tests.replaced", 0, os.getpid()))
+        assert first.shutdown(5) is False
+    assert [r[6] for r in spool_rows(tmp_path)] == ["orphan 0"]
+    second = Writer(Options(spool_dir=str(tmp_path), flush_interval=3600))
+    second.put(_orphan_row("applogs.tests.replaced", 1, os.getpid()))
+    assert second.flush(30)
+    assert list(rows(logger="applogs.tests.replaced").order_by("id").values_list("message", flat=True)) \
+        == ["orphan 0", "orphan 1"]
+    assert spool_files(tmp_path) == []
+    assert second.shutdown(10)
 
 
 def test_shutdown_all_answers_whether_every_writer_wrote_everything(logs, tmp_path):

@@ -13,7 +13,8 @@ import pytest
 from django.utils import timezone
 
 from xlsexport.testing import libreoffice_rows, soffice_or_skip
-from xlsexport.writer import CONTENT_TYPE, XlsxStream, to_cell_value, write_xlsx, xlsx_response
+from xlsexport.writer import (CONTENT_TYPE, XlsxStream, excel_serial, sheet_title, to_cell_value,
+                              write_xlsx, xlsx_response)
 
 UTC = datetime.timezone.utc
 
@@ -189,9 +190,22 @@ class _Level(enum.IntEnum):
 def test_package_is_a_valid_workbook():
     # Every kind of cell, including those of the general path (an int subclass, text that
     # cleaning empties).
-    buf = _write(["a", "b"], [["x", 1], [datetime.date(2024, 1, 1), "=y"], ["a]]>b <c> & d", 2],
-                              [_Level.ERROR, b"\x00"]],
-                 notice="note", column_widths=[5, None])
+    buf = _write(["a", "b", ""], [["x", 1], [datetime.date(2024, 1, 1), "=y"], ["a]]>b <c> & d", 2],
+                                  [_Level.ERROR, b"\x00"], ["=a]]>b", True],
+                                  [datetime.datetime(2024, 1, 1, 12, tzinfo=UTC), float("nan")]],
+                 notice="note", column_widths=[5, None, 9])
+    _check_package(buf)
+    _check_package(_write(["a"], [["x"]]))  # no column widths
+    ws = openpyxl.load_workbook(buf).active
+    assert ws.freeze_panes == "A2"
+    assert ws.column_dimensions["A"].width == pytest.approx(5.71, abs=0.01)
+    assert ws.column_dimensions["C"].width == pytest.approx(9.71, abs=0.01)
+    assert [c.value for c in ws[2]] == ["x", 1, None]
+    assert [c.value for c in ws[4]] == ["a]]>b <c> & d", 2, None]
+    assert [c.value for c in ws[6]] == ["=a]]>b", True, None]
+
+
+def _check_package(buf):
     archive = zipfile.ZipFile(buf)
     assert archive.testzip() is None  # every member's CRC matches
     names = archive.namelist()
@@ -215,11 +229,6 @@ def test_package_is_a_valid_workbook():
     for rels, base in (("_rels/.rels", ""), ("xl/_rels/workbook.xml.rels", "xl/")):
         for rel in ElementTree.fromstring(archive.read(rels)).iter(rel_ns + "Relationship"):
             assert base + rel.get("Target") in names
-    ws = openpyxl.load_workbook(buf).active
-    assert ws.freeze_panes == "A2"
-    assert ws.column_dimensions["A"].width == pytest.approx(5.71, abs=0.01)
-    assert [c.value for c in ws[2]] == ["x", 1]
-    assert [c.value for c in ws[4]] == ["a]]>b <c> & d", 2]
 
 
 def test_libreoffice_shows_every_cell_as_written():
@@ -252,6 +261,90 @@ def test_libreoffice_shows_every_cell_as_written():
 def test_a_column_narrower_than_a_character_keeps_its_width():
     ws = _load(_write(["a"], [["x"]], column_widths=[0.5]))
     assert ws.column_dimensions["A"].width == pytest.approx(0.5, abs=0.01)
+
+
+def test_column_widths_are_stored_as_excel_stores_them():
+    # Whole pixels of 7-pixel digits plus 5 pixels of padding, in 1/256 of a character.
+    ws = _load(_write(["a", "b", "c"], [["x"]], column_widths=[1, 1.5, 20]))
+    assert [ws.column_dimensions[c].width for c in "ABC"] == [438 / 256, 585 / 256, 5302 / 256]
+
+
+def test_cells_beyond_the_26th_column_are_where_they_belong():
+    headers = ["h%d" % i for i in range(30)]
+    ws = _load(_write(headers, [list(range(30))]))
+    assert [c.value for c in ws[1]] == headers
+    assert [c.value for c in ws[2]] == list(range(30))
+    assert ws["AA2"].value == 26 and ws["AD2"].value == 29
+
+
+def test_empty_cells_leave_the_rest_of_the_row_in_place():
+    ws = _load(_write(list("abcd"), [["", "x", "\x00\x01", "y"]]))
+    assert [c.value for c in ws[2]] == [None, "x", None, "y"]
+
+
+def test_only_formula_like_text_is_quoted_and_only_headers_are_bold():
+    ws = _load(_write(["=head", "plain", ""], [["=x", {"k": "v"}, 1.5], ["Xylophone", "\rx", 2]]))
+    header, quoted, general, number = ws["A1"], ws["A2"], ws["B2"], ws["C2"]
+    assert header.value == "=head" and header.font.b and header.quotePrefix
+    assert ws["B1"].font.b and not ws["B1"].quotePrefix
+    assert quoted.quotePrefix and not quoted.font.b
+    assert general.value == '{"k": "v"}' and not general.quotePrefix and not general.font.b
+    assert number.value == 1.5 and not number.font.b and number.number_format == "General"
+    assert not ws["A3"].quotePrefix
+    assert ws["B3"].value == "\nx" and ws["B3"].quotePrefix
+
+
+def test_numbers_excel_cannot_store_become_error_cells():
+    ws = _load(_write(["a", "b", "c"], [[float("nan"), float("inf"), float("-inf")]]))
+    assert [c.value for c in ws[2]] == ["#NUM!", "#DIV/0!", "#DIV/0!"]
+    assert [c.data_type for c in ws[2]] == ["e", "e", "e"]
+
+
+def test_excel_serial_numbers_of_dates_and_times():
+    assert excel_serial(datetime.date(1900, 1, 1)) == 1
+    # Excel counts a 1900-02-29 that never was: the days after it are one more.
+    assert excel_serial(datetime.date(1900, 2, 28)) == 59
+    assert excel_serial(datetime.date(1900, 3, 1)) == 61
+    assert excel_serial(datetime.date(2024, 1, 1)) == 45292
+    assert excel_serial(datetime.datetime(2024, 1, 1, 6, 0, 0, 500000)) == 45292 + 21600.5 / 86400
+    assert excel_serial(datetime.time(12, 0, 0, 250000)) == 43200.25 / 86400
+
+
+def test_datetimes_are_written_in_the_export_time_zone():
+    # Neither the settings' zone (Europe/Moscow here) nor the machine's.
+    plus5 = datetime.timezone(datetime.timedelta(hours=5))
+    moment = datetime.datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+    naive = datetime.datetime(2024, 1, 1, 12, 0)
+    ws = _load(_write(["aware", "naive"], [[moment, naive]], tzinfo=plus5))
+    assert [c.value for c in ws[2]] == [datetime.datetime(2024, 1, 1, 17, 0), naive]
+    with timezone.override("Asia/Tokyo"):
+        ws = _load(_write(["aware"], [[moment]]))
+        stream = XlsxStream(["aware"], [[moment]])
+    assert ws["A2"].value == datetime.datetime(2024, 1, 1, 21, 0)
+    assert _load(io.BytesIO(b"".join(stream)))["A2"].value == datetime.datetime(2024, 1, 1, 21, 0)
+
+
+def test_cell_values_of_other_types():
+    assert to_cell_value(datetime.time(8, 0, tzinfo=UTC)) == datetime.time(8, 0)
+    assert to_cell_value(datetime.time(8, 0, tzinfo=UTC)).tzinfo is None
+    assert to_cell_value({"заказ": "№1"}) == '{"заказ": "№1"}'
+
+
+def test_sheet_titles_lose_their_apostrophes_at_either_end():
+    assert sheet_title("'Logs'") == "Logs"
+    assert sheet_title("It's") == "It's"
+    assert sheet_title("XLS export X") == "XLS export X"
+
+
+@pytest.mark.django_db  # closing a response closes old DB connections
+def test_a_workbook_without_a_title_has_a_sheet_named_export(tmp_path):
+    path = str(tmp_path / "out.xlsx")
+    assert write_xlsx(path, ["a"], [["x"]]) == 1
+    assert openpyxl.load_workbook(path).active.title == "Export"
+    response = xlsx_response(["a"], [["x"]], "report")
+    buf = io.BytesIO(b"".join(response.streaming_content))
+    response.close()
+    assert _load(buf).title == "Export"
 
 
 def test_the_number_of_data_rows_is_returned():

@@ -134,10 +134,8 @@ def _column_name(index):
 def _text_cell(ref, text, bold=False):
     """The XML of a text cell (``text`` already cleaned), or "" for an empty plain one."""
     quoted = text.startswith(FORMULA_PREFIXES)
-    if "\r" in text:
-        # A raw CR would reach every XML reader as LF (and CR LF as one LF) anyway; the _x000D_
-        # escape would be decoded by Excel only, and shown literally by openpyxl, pandas and others.
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # A CR is written as it is: XML parsers read it (and CR LF) as LF. The _x000D_ escape would be
+    # decoded by Excel only, and shown literally by openpyxl, pandas and others.
     style = (STYLE_BOLD_QUOTED if quoted else STYLE_BOLD) if bold else (STYLE_QUOTED if quoted else 0)
     if not text:
         return '<c r="%s" s="%d"/>' % (ref, style) if style else ""
@@ -155,9 +153,7 @@ def _number_cell(ref, number, style=0):
 
 def _cell(ref, value, tzinfo):
     """The XML of one data cell of any type (the general path of ``_SheetRows.row``)."""
-    value = to_cell_value(value, tzinfo)
-    if value is None:
-        return ""
+    value = to_cell_value(value, tzinfo)  # not None: row() leaves None cells out
     if isinstance(value, str):
         return _text_cell(ref, value)
     if isinstance(value, bool):
@@ -210,7 +206,7 @@ class _SheetRows:
                         continue
                 if len(value) > MAX_CELL_LENGTH:
                     value = value[:MAX_CELL_LENGTH]
-                if value[0] in FORMULA_FIRST or "\r" in value:
+                if value[0] in FORMULA_FIRST:
                     append(_text_cell(column + suffix, value))
                 else:
                     append('<c r="%s%s" t="inlineStr"><is><t xml:space="preserve">%s</t></is></c>' % (
