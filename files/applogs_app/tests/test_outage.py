@@ -951,7 +951,7 @@ def test_a_bug_in_the_writer_is_reported_and_the_writer_goes_on(logs, tmp_path, 
     writer.put(_orphan_row("applogs.tests.bug", 0, os.getpid()))
     assert writer.shutdown(10) is True
     assert len(closes) == 2
-    assert "applogs: writer error RuntimeError('a bug')\n" in capfd.readouterr().err
+    assert "applogs: writer error %r\n" % (RuntimeError("a bug"),) in capfd.readouterr().err
     assert rows(logger="applogs.tests.bug").count() == 1
 
 
