@@ -29,7 +29,8 @@ def orphan(tmp_path, name, *messages, pid=4194305):
     """A spool file of another writer, named `name` (without its prefix)."""
     d = tmp_path / "spool"
     d.mkdir(mode=0o700, exist_ok=True)
-    text = "".join(json.dumps(row(0, pid=pid)[:6] + (m,) + row(0)[7:]) + "\n" for m in messages)
+    r = row(0, pid=pid)
+    text = "".join(json.dumps(r[:6] + (m,) + r[7:]) + "\n" for m in messages)
     (d / ("applogs-test-0123456789-" + name)).write_text(text)
     return text
 
@@ -195,12 +196,10 @@ def test_head_lines_are_written_in_order_or_not_at_all(tmp_path):
 
 
 def test_every_orphan_is_claimed_and_a_claim_survives_its_claimer(tmp_path):
-    d = tmp_path / "spool"
-    d.mkdir(mode=0o700)
     # A live process's file among dead ones (2**22 and above is beyond Linux's largest pid).
-    (d / ("applogs-test-0123456789-%d-1.2.jsonl" % os.getppid())).write_text(json.dumps(row(9)) + "\n")
+    orphan(tmp_path, "%d-1.2.jsonl" % os.getppid(), "alive", pid=os.getppid())
     for pid in range(4194305, 4194310):
-        (d / ("applogs-test-0123456789-%d-1.2.jsonl" % pid)).write_text(json.dumps(row(0, pid=pid)) + "\n")
+        orphan(tmp_path, "%d-1.2.jsonl" % pid, "spooled 0", pid=pid)
     first = make(tmp_path)
     assert len(first.claim_orphans()) == 5
     first.close()  # the claimer dies before replaying: the next writer claims its files again
@@ -236,9 +235,8 @@ def test_a_spool_file_of_another_user_is_refused(tmp_path):
     spool = make(tmp_path)
     assert spool.open()
     name = "applogs-test-0123456789-4194305-1.2.jsonl"
-    path = tmp_path / "spool" / name
-    path.write_text(json.dumps(row(0)) + "\n")
-    os.chown(str(path), 65534, 65534)
+    orphan(tmp_path, "4194305-1.2.jsonl", "theirs")
+    os.chown(str(tmp_path / "spool" / name), 65534, 65534)
     with pytest.raises(SpoolRefused, match="^%s is not a spool file of this user$" % name):
         SpoolFile(spool, name)
     assert spool.claim_orphans() == []
