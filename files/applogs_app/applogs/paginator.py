@@ -81,15 +81,23 @@ def _in_window(queryset, lower, upper):
     return queryset.extra(where=where, params=params) if where else queryset
 
 
-def _older_rows(queryset, cursor, limit):
+def _window_edges(base, edge=None):
+    """The lower bounds of the windows read back from ``base``, newest first; ``edge`` (a time
+    before which the rows are read through other indexes than after it) becomes one more."""
+    edges = [base - datetime.timedelta(days=days) for days in WINDOW_DAYS]
+    if edge is not None and edge < base and edge not in edges:
+        edges = sorted(edges + [edge], reverse=True)
+    return edges
+
+
+def _older_rows(queryset, cursor, limit, edge=None):
     """The first ``limit`` rows older than ``cursor`` (all rows without one), newest first."""
     # Aware and passed as they are (as the cursor is): right whatever the portal's USE_TZ.
     base = cursor[0] if cursor is not None else datetime.datetime.now(datetime.timezone.utc)
     queryset = after_cursor(queryset, cursor).order_by("-created", "-id")
     rows = []
     upper = None
-    for days in WINDOW_DAYS + (None,):
-        lower = None if days is None else base - datetime.timedelta(days=days)
+    for lower in _window_edges(base, edge) + [None]:
         rows.extend(_in_window(queryset, lower, upper)[: limit - len(rows)])
         if len(rows) >= limit:
             break
@@ -118,10 +126,11 @@ def _cursor_of(row):
     return encode_cursor(row.created, row.pk)
 
 
-def keyset_page(queryset, cursor, page_size, before=None):
+def keyset_page(queryset, cursor, page_size, before=None, edge=None):
     """One page of ``queryset`` (any filters), newest first: the rows after (older than)
     ``cursor``, or with ``before`` the page_size rows just newer than that cursor. Fetches
-    page_size + 1 rows to know whether a further page exists in the direction read.
+    page_size + 1 rows to know whether a further page exists in the direction read. ``edge``: a
+    time no window of the older direction may span (see applogs.partitions.indexed_until).
 
     A newer page that would not be full is the newest page: it is read as the first page, so that
     paging newer always ends on the page a fresh visit shows."""
@@ -132,7 +141,7 @@ def keyset_page(queryset, cursor, page_size, before=None):
             # Older rows exist: at least the row the cursor was taken from.
             return KeysetPage(rows, _cursor_of(rows[-1]), _cursor_of(rows[0]))
         cursor = None
-    rows = _older_rows(queryset, cursor, page_size + 1)
+    rows = _older_rows(queryset, cursor, page_size + 1, edge)
     next_cursor = None
     if len(rows) > page_size:
         rows = rows[:page_size]

@@ -11,9 +11,13 @@ Every catalog change waits for its lock at most LOCK_TIMEOUT and is retried: a l
 waits blocks every request behind it, and the log writer must never queue behind a long query.
 
 Text search: the trigram GIN index on UPPER(message) makes every insert several times slower
-(docs/benchmarks.md), so the partitions being written have none. A partition gets it once it is
-closed (its interval has passed), in one build, which costs far less per row than keeping it up to
-date row by row; the open partitions are small enough to be read directly.
+(docs/benchmarks.md), so no index that an insert must update is kept on the partitions being
+written. A partition gets the index once it is closed (its interval has passed), in one build,
+which costs far less per row than keeping it up to date row by row. Until then, each run of
+maintenance gives the open partition a partial index of its rows before the current hour
+(``WHERE created < <hour>``): the rows written since are later, so inserts pass it by, and a search
+reads only the rows since that hour without an index (the viewer reads them as a window of their
+own: ``indexed_until()``, applogs.paginator).
 """
 import collections
 import datetime
@@ -193,39 +197,85 @@ class Partitions:
             cur.execute("SELECT count(*) FROM {p} WHERE created < %s".format(p=_quote(name)), [cutoff])
             return cur.fetchone()[0]
 
-    def unindexed_closed(self, now):
-        """The closed ranged partitions without a valid trigram index on UPPER(message)."""
-        closed = [p for p in self.list() if not p.is_default and p.upper is not None and p.upper <= now]
+    def search_indexes(self):
+        """(partition, index, until) of every valid trigram index on UPPER(message) of the
+        partitions; ``until`` is the time before which a partial index covers the rows, None for
+        an index of the whole partition."""
         with self.connection.cursor() as cur:
             cur.execute(
-                """
-                SELECT c.relname FROM pg_index x
+                r"""
+                SELECT c.relname, i.relname,
+                       (regexp_match(pg_get_expr(x.indpred, x.indrelid), '''([^'']+)''::timestamp'))[1]::timestamptz
+                FROM pg_inherits h
+                JOIN pg_index x ON x.indrelid = h.inhrelid
                 JOIN pg_class c ON c.oid = x.indrelid
-                WHERE x.indisvalid AND c.relname = ANY(%s)
+                JOIN pg_class i ON i.oid = x.indexrelid
+                WHERE h.inhparent = to_regclass(%s) AND x.indisvalid
                   AND pg_get_indexdef(x.indexrelid) LIKE '%%gin_trgm_ops%%'
                 """,
-                [[p.name for p in closed]],
+                [self.table],
             )
-            indexed = {row[0] for row in cur.fetchall()}
+            return cur.fetchall()
+
+    def indexed_until(self):
+        """The newest time before which the open partitions' text is indexed (their partial
+        indexes), or None when they have none. A search reads the rows from then on by time and
+        the rows before it through the indexes, as two windows: a partial index serves only a query
+        whose time range lies within its own."""
+        times = [until for _, _, until in self.search_indexes() if until is not None]
+        return max(times) if times else None
+
+    def unindexed_closed(self, now):
+        """The closed ranged partitions without a valid trigram index of all their rows."""
+        closed = [p for p in self.list() if not p.is_default and p.upper is not None and p.upper <= now]
+        indexed = {table for table, _, until in self.search_indexes() if until is None}
         return [p for p in closed if p.name not in indexed]
 
+    def unindexed_open(self, now):
+        """(partition, hour) for each open ranged partition whose rows before the current hour
+        have no partial trigram index yet; none for partitions of an hour or less."""
+        hour = floor(now, "hour")
+        indexes = self.search_indexes()
+        whole = {table for table, _, until in indexes if until is None}
+        partial = {(table, until) for table, _, until in indexes if until is not None}
+        return [(p, hour) for p in self.list()
+                if not p.is_default and p.lower is not None and p.upper is not None
+                and p.lower < hour <= now < p.upper and p.name not in whole
+                and (p.name, hour) not in partial]
+
     def index(self, partition):
-        """Build the trigram index of a closed partition, without blocking writes to it."""
-        index = _quote(partition.name + "_message_trgm")
+        """Build the trigram index of a closed partition, without blocking writes to it; its
+        partial indexes are dropped then."""
+        self._build_search_index(partition, partition.name + "_message_trgm")
+
+    def index_until(self, partition, until):
+        """Build the partial trigram index of the rows of an open partition before ``until``,
+        without blocking writes to it; its older partial indexes are dropped then."""
+        name = "{0}_trgm_until_{1:%Y%m%d%H}".format(partition.name, until.astimezone(UTC))
+        self._build_search_index(partition, name, until)
+
+    def _build_search_index(self, partition, name, until=None):
+        index = _quote(name)
+        where = "" if until is None else " WHERE created < '{0}'::timestamptz".format(until.isoformat())
         with self.connection.cursor() as cur:
             # What an interrupted CREATE INDEX CONCURRENTLY leaves behind: an invalid index.
             cur.execute("DROP INDEX CONCURRENTLY IF EXISTS {i}".format(i=index))
             cur.execute("SET maintenance_work_mem = '128MB'")
             try:
-                cur.execute("CREATE INDEX CONCURRENTLY {i} ON {p} USING gin (UPPER(message) gin_trgm_ops)".format(
-                    i=index, p=_quote(partition.name)))
+                cur.execute("CREATE INDEX CONCURRENTLY {i} ON {p} USING gin (UPPER(message) gin_trgm_ops){w}".format(
+                    i=index, p=_quote(partition.name), w=where))
             finally:
                 cur.execute("RESET maintenance_work_mem")
+        for table, older, older_until in self.search_indexes():
+            if table == partition.name and older != name and older_until is not None:
+                with self.connection.cursor() as cur:
+                    cur.execute("DROP INDEX CONCURRENTLY IF EXISTS {i}".format(i=_quote(older)))
 
     def maintain(self, retention_days=0, ahead_days=None, now=None, log=None, dry_run=False,
                  batch=DEFAULT_BATCH):
         """Create the partitions ahead, drop the expired ones (retention_days 0: keep everything),
-        delete expired rows from the default partition, index the closed partitions.
+        delete expired rows from the default partition, index the closed partitions and the rows
+        of the open ones before the current hour.
 
         Returns False (and does nothing) when another maintenance holds the database's lock.
         """
@@ -275,6 +325,14 @@ class Partitions:
                 t = time.monotonic()
                 self.index(partition)
                 log("Built the text search index of %s in %.1f s." % (partition.name, time.monotonic() - t))
+            for partition, until in self.unindexed_open(now):
+                if dry_run:
+                    log("Would build the text search index of %s before %s." % (partition.name, until.isoformat()))
+                    continue
+                t = time.monotonic()
+                self.index_until(partition, until)
+                log("Built the text search index of %s before %s in %.1f s." % (
+                    partition.name, until.isoformat(), time.monotonic() - t))
         finally:
             with self.connection.cursor() as cur:
                 cur.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_KEY])

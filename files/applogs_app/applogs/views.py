@@ -29,6 +29,7 @@ from .export import export_response
 from .models import LEVEL_CHOICES, LogRecord
 from .neighbours import WINDOW as NEIGHBOURS_WINDOW, process_neighbours
 from .paginator import decode_cursor, keyset_page
+from .partitions import Partitions
 from .tail import newest_id, parse_id, tail_response
 from .volume import chart_context
 
@@ -258,7 +259,10 @@ def log_list(request):
     queryset = form.filter(summary_queryset())
     before = decode_cursor(request.GET.get("before"))
     after = None if before else decode_cursor(request.GET.get("after"))
-    page = keyset_page(queryset, after, int(conf.get("PAGE_SIZE")), before=before)
+    # A text search reads the open partition's rows since its partial index by time, and the
+    # rows before through the indexes: two windows, never one across that time.
+    edge = Partitions(queryset.db).indexed_until() if getattr(form, "cleaned_data", {}).get("q") else None
+    page = keyset_page(queryset, after, int(conf.get("PAGE_SIZE")), before=before, edge=edge)
     _prepare_rows(page.rows)
     query = filter_query(request.GET)
     is_first_page = not page.has_prev

@@ -18,10 +18,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from applogs.models import LogRecord
-from applogs.paginator import decode_cursor, keyset_page
+from applogs.paginator import decode_cursor, encode_cursor, keyset_page
 from applogs.partitions import Partitions
 
 from .support import migrate_while_writing
+from .viewer_support import page_ids, viewer  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(databases=["default", "applogs"], transaction=True)
 
@@ -277,6 +278,115 @@ def test_closed_partitions_get_the_search_index_and_search_reads_every_partition
     # Closed: the converted table (it kept its index) and the first two days; open: the rest.
     assert trigram == {BEFORE, p[0], p[1]}
     assert LogRecord.objects.filter(message__icontains="NEEDLE").count() == 5
+
+
+def partial_indexes(part):
+    return sorted((table, until) for table, _, until in part.search_indexes() if until is not None)
+
+
+def day_name(t):
+    return "applogs_logrecord_p" + t.strftime("%Y%m%d")
+
+
+def test_the_open_partition_gets_a_search_index_of_its_rows_before_the_hour(part, t0):
+    hour = timedelta(hours=1)
+    part.maintain(now=t0, ahead_days=1)
+    assert partial_indexes(part) == []  # no rows before the day's first hour
+    out = StringIO()
+    part.maintain(now=t0 + 10 * hour + timedelta(minutes=30), ahead_days=1, log=out.write, dry_run=True)
+    assert "Would build the text search index of %s before %s." % (
+        day_name(t0), (t0 + 10 * hour).isoformat()) in out.getvalue()
+    assert partial_indexes(part) == []
+    part.maintain(now=t0 + 10 * hour + timedelta(minutes=30), ahead_days=1)
+    assert partial_indexes(part) == [(day_name(t0), t0 + 10 * hour)]
+    assert part.indexed_until() == t0 + 10 * hour
+    out = StringIO()
+    part.maintain(now=t0 + 10 * hour + timedelta(minutes=59), ahead_days=1, log=out.write)
+    assert out.getvalue() == ""
+    # The next hour's index replaces the previous one.
+    part.maintain(now=t0 + 11 * hour, ahead_days=1)
+    assert partial_indexes(part) == [(day_name(t0), t0 + 11 * hour)]
+    # Closed, the partition gets the index of all its rows instead; the new day's first hour has
+    # no rows before it to index.
+    part.maintain(now=t0 + 24 * hour + timedelta(minutes=30), ahead_days=1)
+    assert partial_indexes(part) == []
+    assert part.indexed_until() is None
+    assert day_name(t0) in {table for table, _, until in part.search_indexes() if until is None}
+
+
+def test_rows_written_after_the_hour_of_the_partial_index_do_not_enter_it(part, t0):
+    hour = timedelta(hours=1)
+    part.maintain(now=t0 + 10 * hour, ahead_days=1)
+    (index,) = [name for _, name, until in part.search_indexes() if until is not None]
+
+    def size():
+        return sql("SELECT pg_relation_size(%s::regclass)", [index])[0][0]
+
+    empty = size()
+    add(*[t0 + 10 * hour + timedelta(seconds=i) for i in range(3000)], message="written later, passed by")
+    assert size() == empty
+    add(*[t0 + timedelta(seconds=i) for i in range(3000)], message="written late for an earlier hour")
+    assert size() > empty
+
+
+def uses_partial_index(query):
+    """Whether the plan of ``query`` reads an open partition's partial search index when it may
+    use bitmap scans only (the other plans of a small test table would hide whether it can)."""
+    with connections["applogs"].cursor() as cur:
+        cur.execute("SET enable_seqscan = off")
+        cur.execute("SET enable_indexscan = off")
+        try:
+            cur.execute("EXPLAIN (COSTS OFF) " + query)
+            plan = " ".join(row[0] for row in cur.fetchall())
+        finally:
+            cur.execute("RESET enable_seqscan")
+            cur.execute("RESET enable_indexscan")
+    return "_trgm_until_" in plan
+
+
+@pytest.fixture
+def needles(part, t0):
+    """An open partition with a partial index until t0 + 10 h, hay on both sides of that hour,
+    and needles (newest first) before and after it."""
+    hour = timedelta(hours=1)
+    part.maintain(now=t0, ahead_days=1)
+    add(*[t0 + timedelta(seconds=i) for i in range(0, 12 * 3600, 3)], message="hay only")
+    pks = add(t0 + hour, t0 + 9 * hour, t0 + 10 * hour, t0 + 10 * hour + timedelta(minutes=5),
+              message="a needle in the hay")
+    part.maintain(now=t0 + 10 * hour, ahead_days=1)
+    sql("ANALYZE applogs_logrecord")
+    sql('ANALYZE "%s"' % day_name(t0))
+    return pks[::-1]
+
+
+def test_a_search_reads_the_rows_before_the_hour_through_the_partial_index(part, t0, needles):
+    queryset = LogRecord.objects.filter(message__icontains="NEEDLE")
+    cursor = (t0 + timedelta(hours=12), 10 ** 9)
+    edge = part.indexed_until()
+    with CaptureQueriesContext(connections["applogs"]) as queries:
+        page = keyset_page(queryset, cursor, 3, edge=edge)
+    assert [r.pk for r in page.rows] == needles[:3]
+    windows = [q["sql"] for q in queries.captured_queries if '"applogs_logrecord"."created"' in q["sql"]]
+    # The rows since the hour, then the rows before it (a window the partial index serves).
+    assert len(windows) == 2 and not uses_partial_index(windows[0]) and uses_partial_index(windows[1])
+
+    seen, cursor = [], None
+    while True:
+        page = keyset_page(queryset, cursor or (t0 + timedelta(hours=12), 10 ** 9), 1, edge=edge)
+        seen += [r.pk for r in page.rows]
+        if not page.has_next:
+            break
+        cursor = decode_cursor(page.next_cursor)
+    assert seen == needles
+
+
+def test_the_viewer_searches_with_the_partial_index(part, t0, needles, viewer):  # noqa: F811
+    after = encode_cursor(t0 + timedelta(hours=12), 10 ** 9)
+    with CaptureQueriesContext(connections["applogs"]) as queries:
+        response = viewer.get("/applogs/", {"q": "needle", "after": after})
+    assert page_ids(response) == needles
+    assert any(uses_partial_index(q["sql"]) for q in queries.captured_queries
+               if '"applogs_logrecord"."created"' in q["sql"])
 
 
 @pytest.mark.heavy

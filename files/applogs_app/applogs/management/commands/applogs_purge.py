@@ -1,8 +1,9 @@
-"""Partition maintenance of the log table, run daily by the purge timer (or cron job).
+"""Partition maintenance of the log table, run hourly by the purge timer (or cron job).
 
 Creates the partitions of the coming days, drops the partitions whose records are all older than
 --older-than-days (0 keeps everything), deletes the expired records that landed in the default
-partition, and builds the text search index of the partitions that have closed. One call into
+partition, builds the text search index of the partitions that have closed and that of the open
+partitions' records before the current hour. One call into
 applogs.partitions; running it again, or while the portal writes, is safe.
 """
 from django.core.management.base import BaseCommand, CommandError
