@@ -197,10 +197,13 @@ class Partitions:
             cur.execute("SELECT count(*) FROM {p} WHERE created < %s".format(p=_quote(name)), [cutoff])
             return cur.fetchone()[0]
 
-    def search_indexes(self):
-        """(partition, index, until) of every valid trigram index on UPPER(message) of the
-        partitions; ``until`` is the time before which a partial index covers the rows, None for
-        an index of the whole partition."""
+    def search_indexes(self, partial=False, invalid=False):
+        """(partition, index, until) of the trigram indexes on UPPER(message) of the partitions
+        (only the partial ones with ``partial``; the invalid ones that an interrupted build leaves
+        too with ``invalid``); ``until`` is the time before which a partial index covers the rows,
+        None for an index of the whole partition."""
+        # Only GIN indexes are deparsed: the viewer asks before every search page, and deparsing
+        # every index of every partition would cost more than the search.
         with self.connection.cursor() as cur:
             cur.execute(
                 r"""
@@ -210,10 +213,12 @@ class Partitions:
                 JOIN pg_index x ON x.indrelid = h.inhrelid
                 JOIN pg_class c ON c.oid = x.indrelid
                 JOIN pg_class i ON i.oid = x.indexrelid
-                WHERE h.inhparent = to_regclass(%s) AND x.indisvalid
+                JOIN pg_am a ON a.oid = i.relam AND a.amname = 'gin'
+                WHERE h.inhparent = to_regclass(%s)
+                  AND (x.indisvalid OR %s) AND (x.indpred IS NOT NULL OR NOT %s)
                   AND pg_get_indexdef(x.indexrelid) LIKE '%%gin_trgm_ops%%'
                 """,
-                [self.table],
+                [self.table, invalid, partial],
             )
             return cur.fetchall()
 
@@ -222,7 +227,7 @@ class Partitions:
         indexes), or None when they have none. A search reads the rows from then on by time and
         the rows before it through the indexes, as two windows: a partial index serves only a query
         whose time range lies within its own."""
-        times = [until for _, _, until in self.search_indexes() if until is not None]
+        times = [until for _, _, until in self.search_indexes(partial=True)]
         return max(times) if times else None
 
     def unindexed_closed(self, now):
@@ -266,8 +271,8 @@ class Partitions:
                     i=index, p=_quote(partition.name), w=where))
             finally:
                 cur.execute("RESET maintenance_work_mem")
-        for table, older, older_until in self.search_indexes():
-            if table == partition.name and older != name and older_until is not None:
+        for table, older, _ in self.search_indexes(partial=True, invalid=True):
+            if table == partition.name and older != name:
                 with self.connection.cursor() as cur:
                     cur.execute("DROP INDEX CONCURRENTLY IF EXISTS {i}".format(i=_quote(older)))
 

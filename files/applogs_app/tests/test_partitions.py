@@ -13,7 +13,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import OperationalError, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -312,6 +312,41 @@ def test_the_open_partition_gets_a_search_index_of_its_rows_before_the_hour(part
     assert partial_indexes(part) == []
     assert part.indexed_until() is None
     assert day_name(t0) in {table for table, _, until in part.search_indexes() if until is None}
+
+
+def test_an_interrupted_partial_index_build_is_cleaned_up(part, t0):
+    hour = timedelta(hours=1)
+    part.maintain(now=t0, ahead_days=1)
+    (open_day,) = [p for p in part.list() if p.name == day_name(t0)]
+    # A build cut short while it waits for a writer's transaction leaves an invalid index, as an
+    # interrupted CREATE INDEX CONCURRENTLY does.
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic(using="applogs"):
+                add(t0 + hour)
+                holding.set()
+                release.wait(30)
+        finally:
+            connections["applogs"].close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(30)
+    try:
+        sql("SET statement_timeout = '500ms'")
+        with pytest.raises(OperationalError):
+            part.index_until(open_day, t0 + 10 * hour)
+    finally:
+        sql("RESET statement_timeout")
+        release.set()
+        thread.join()
+    (name,) = [name for _, name, _ in part.search_indexes(partial=True, invalid=True)]
+    assert part.indexed_until() is None  # an invalid index is never relied on
+    part.maintain(now=t0 + 11 * hour, ahead_days=1)
+    assert partial_indexes(part) == [(day_name(t0), t0 + 11 * hour)]
+    assert not sql("SELECT 1 FROM pg_class WHERE relname = %s", [name])
 
 
 def test_rows_written_after_the_hour_of_the_partial_index_do_not_enter_it(part, t0):
