@@ -202,8 +202,8 @@ class Partitions:
         (only the partial ones with ``partial``; the invalid ones that an interrupted build leaves
         too with ``invalid``); ``until`` is the time before which a partial index covers the rows,
         None for an index of the whole partition."""
-        # Only GIN indexes are deparsed: the viewer asks before every search page, and deparsing
-        # every index of every partition would cost more than the search.
+        # Told apart by their operator class, not by deparsing them: the viewer asks before every
+        # search page.
         with self.connection.cursor() as cur:
             cur.execute(
                 r"""
@@ -213,10 +213,10 @@ class Partitions:
                 JOIN pg_index x ON x.indrelid = h.inhrelid
                 JOIN pg_class c ON c.oid = x.indrelid
                 JOIN pg_class i ON i.oid = x.indexrelid
-                JOIN pg_am a ON a.oid = i.relam AND a.amname = 'gin'
                 WHERE h.inhparent = to_regclass(%s)
                   AND (x.indisvalid OR %s) AND (x.indpred IS NOT NULL OR NOT %s)
-                  AND pg_get_indexdef(x.indexrelid) LIKE '%%gin_trgm_ops%%'
+                  AND EXISTS (SELECT 1 FROM pg_opclass o
+                              WHERE o.oid = ANY (x.indclass::oid[]) AND o.opcname = 'gin_trgm_ops')
                 """,
                 [self.table, invalid, partial],
             )
