@@ -245,7 +245,7 @@ class Partitions:
         partial = {(table, until) for table, _, until in indexes if until is not None}
         return [(p, hour) for p in self.list()
                 if not p.is_default and p.lower is not None and p.upper is not None
-                and p.lower < hour <= now < p.upper and p.name not in whole
+                and p.lower < hour and now < p.upper and p.name not in whole
                 and (p.name, hour) not in partial]
 
     def index(self, partition):

@@ -3,8 +3,8 @@
 Creates the partitions of the coming days, drops the partitions whose records are all older than
 --older-than-days (0 keeps everything), deletes the expired records that landed in the default
 partition, builds the text search index of the partitions that have closed and that of the open
-partitions' records before the current hour. One call into
-applogs.partitions; running it again, or while the portal writes, is safe.
+partitions' records before the current hour. One call into applogs.partitions; running it again,
+or while the portal writes, is safe.
 """
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
