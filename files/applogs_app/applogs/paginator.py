@@ -105,6 +105,18 @@ def _older_rows(queryset, cursor, limit, edge=None):
     return rows
 
 
+def _newer_rows(queryset, cursor, limit, edge=None):
+    """The first ``limit`` rows newer than ``cursor``, oldest first; read in two windows, before
+    ``edge`` and from it, when the cursor is older than ``edge``."""
+    queryset = before_cursor(queryset, cursor).order_by("created", "id")
+    if edge is None or edge <= cursor[0]:
+        return list(queryset[:limit])
+    rows = list(_in_window(queryset, None, edge)[:limit])
+    if len(rows) < limit:
+        rows.extend(_in_window(queryset, edge, None)[: limit - len(rows)])
+    return rows
+
+
 class KeysetPage:
     def __init__(self, rows, next_cursor, prev_cursor=None):
         self.rows = rows
@@ -130,12 +142,12 @@ def keyset_page(queryset, cursor, page_size, before=None, edge=None):
     """One page of ``queryset`` (any filters), newest first: the rows after (older than)
     ``cursor``, or with ``before`` the page_size rows just newer than that cursor. Fetches
     page_size + 1 rows to know whether a further page exists in the direction read. ``edge``: a
-    time no window of the older direction may span (see applogs.partitions.indexed_until).
+    time no query may read across (see applogs.partitions.indexed_until).
 
     A newer page that would not be full is the newest page: it is read as the first page, so that
     paging newer always ends on the page a fresh visit shows."""
     if before is not None:
-        newer = list(before_cursor(queryset, before).order_by("created", "id")[: page_size + 1])
+        newer = _newer_rows(queryset, before, page_size + 1, edge)
         if len(newer) > page_size:
             rows = newer[:page_size][::-1]
             # Older rows exist: at least the row the cursor was taken from.

@@ -415,6 +415,18 @@ def test_a_search_reads_the_rows_before_the_hour_through_the_partial_index(part,
     assert seen == needles
 
 
+def test_a_newer_page_of_a_search_reads_the_rows_before_the_hour_through_the_partial_index(part, t0, needles):
+    queryset = LogRecord.objects.filter(message__icontains="NEEDLE")
+    oldest = LogRecord.objects.get(pk=needles[-1])
+    edge = part.indexed_until()
+    with CaptureQueriesContext(connections["applogs"]) as queries:
+        page = keyset_page(queryset, None, 2, before=(oldest.created, oldest.pk), edge=edge)
+    assert [r.pk for r in page.rows] == needles[1:3]
+    windows = [q["sql"] for q in queries.captured_queries if '"applogs_logrecord"."created"' in q["sql"]]
+    # The rows up to the hour (through the partial index), then the rows from it.
+    assert len(windows) == 2 and uses_partial_index(windows[0]) and not uses_partial_index(windows[1])
+
+
 def test_the_viewer_searches_with_the_partial_index(part, t0, needles, viewer):  # noqa: F811
     after = encode_cursor(t0 + timedelta(hours=12), 10 ** 9)
     with CaptureQueriesContext(connections["applogs"]) as queries:
