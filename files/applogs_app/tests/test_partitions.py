@@ -335,7 +335,7 @@ def test_an_interrupted_partial_index_build_is_cleaned_up(part, t0):
     thread.start()
     assert holding.wait(30)
     try:
-        sql("SET statement_timeout = '500ms'")
+        sql("SET statement_timeout = '2s'")
         with pytest.raises(OperationalError):
             part.index_until(open_day, t0 + 10 * hour)
     finally:
