@@ -85,7 +85,7 @@ def load(n):
     from bench import load as bench_load
 
     common.setup_django("part%d" % n)
-    from applogs.partitions import Partitions
+    from applogs.partitions import NO_EXPRESSION_STATISTICS, Partitions
 
     bench_load.ensure_databases()
     bench_load.migrate()
@@ -134,6 +134,7 @@ def load(n):
         for p in part.unindexed_closed(today):
             cur.execute('CREATE INDEX "{p}_message_trgm" ON "{p}" USING gin (UPPER(message) gin_trgm_ops)'.format(
                 p=p.name))
+            cur.execute(NO_EXPRESSION_STATISTICS.format(i='"%s_message_trgm"' % p.name))
             conn.commit()
     part.maintain(now=today, ahead_days=7, log=lambda m: print("partitions: " + m, flush=True))
     print("partitions: maintenance (trigram indexes of the closed days) in %.0f s" % (time.perf_counter() - t),

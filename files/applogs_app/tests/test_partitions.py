@@ -280,6 +280,20 @@ def test_closed_partitions_get_the_search_index_and_search_reads_every_partition
     assert LogRecord.objects.filter(message__icontains="NEEDLE").count() == 5
 
 
+def test_the_search_indexes_keep_no_statistics_for_the_planner_to_match_a_search_against(part, t0):
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    part.maintain(now=t0, ahead_days=2)
+    add(*[t0 + timedelta(minutes=i) for i in range(300)], message="closed day")
+    add(*[t0 + day + timedelta(minutes=i) for i in range(300)], message="open day")
+    part.maintain(now=t0 + day + 6 * hour, ahead_days=1)
+    built = {(table, index) for table, index, _ in part.search_indexes() if table != BEFORE}
+    assert {table for table, _ in built} == {day_name(t0), day_name(t0 + day)}
+    sql("ANALYZE applogs_logrecord")
+    analyzed = {row[0] for row in sql("SELECT tablename FROM pg_stats WHERE attname = 'message'")}
+    assert {day_name(t0), day_name(t0 + day)} <= analyzed
+    assert sql("SELECT tablename FROM pg_stats WHERE tablename = ANY(%s)", [[i for _, i in built]]) == []
+
+
 def partial_indexes(part):
     return sorted((table, until) for table, _, until in part.search_indexes() if until is not None)
 

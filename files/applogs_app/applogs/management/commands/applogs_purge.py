@@ -22,7 +22,8 @@ def non_negative_int(value):
 
 class Command(BaseCommand):
     help = ("Maintain the applogs partitions: create those ahead, drop those older than "
-            "--older-than-days, index the closed ones.")
+            "--older-than-days, index the closed ones and the open ones' records before the "
+            "current hour for text search.")
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than-days", type=non_negative_int, default=0,
