@@ -40,9 +40,9 @@ Partition = collections.namedtuple("Partition", "name lower upper is_default")
 # ANALYZE gives an index's expression statistics of its own, and the planner then matches a
 # search's pattern against every sampled value of UPPER(message) in every partition it plans: some
 # 200 matches per partition, about 4 ms of a rare word's search over 90 daily partitions. A closed
-# partition is rarely analyzed after its index is built, so whether a search paid that was left to
-# chance; without the statistics the planner always takes its estimate for a pattern it knows
-# nothing about (a few rows), which is what a search for a word mostly is.
+# partition is rarely analyzed after its index is built, so whether a search pays that would be
+# left to chance; without the statistics the planner always takes its estimate for a pattern it
+# knows nothing about (a few rows), which is what a search for a word mostly is.
 NO_EXPRESSION_STATISTICS = "ALTER INDEX {i} ALTER COLUMN 1 SET STATISTICS 0"
 
 
